@@ -1,0 +1,1 @@
+"""Join strategies and graph kernels: triangle closing, economic-graph overlaps, personalized PageRank."""

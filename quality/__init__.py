@@ -1,0 +1,1 @@
+"""Great Expectations suites and quality gates run inside the Spark jobs."""

@@ -1,0 +1,1 @@
+"""Spark entrypoints of mutuals (one module per spark-submit job) plus the shared session and lake code."""

@@ -1,0 +1,50 @@
+"""Setup step run by `make setup`: wire the venv's spark-submit to our jars and warm the kernel cache.
+
+Why write spark-defaults.conf into the venv's pyspark: `spark-submit spark_jobs/JOB.py` (the design's
+contract) must find the Delta jars and extensions with no extra flags, exactly as a Python-launched
+session does. On a cluster the same settings come from `--packages` and `--conf` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+import pyspark
+
+from spark_jobs.session import BASE_CONF, DELTA_CONF
+
+
+def write_spark_defaults(jars_dir: Path) -> Path:
+    jars = sorted(str(p) for p in jars_dir.glob("*.jar"))
+    if not jars:
+        raise SystemExit(f"no jars in {jars_dir}: run `mvn -q -B dependency:copy-dependencies` first")
+    conf_dir = Path(pyspark.__file__).parent / "conf"
+    conf_dir.mkdir(exist_ok=True)
+    lines = [f"spark.jars {','.join(jars)}"]
+    lines += [f"{k} {v}" for k, v in {**DELTA_CONF, **BASE_CONF}.items() if k != "spark.driver.memory"]
+    target = conf_dir / "spark-defaults.conf"
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def warm_kernels() -> None:
+    """Compile the numba kernels now (cache=True), so no timed job pays for compilation."""
+    try:
+        module = importlib.import_module("joins.warmup")
+    except ModuleNotFoundError:
+        return
+    module.warm()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jars-dir", type=Path, required=True)
+    args = parser.parse_args()
+    print(f"wrote {write_spark_defaults(args.jars_dir)}")
+    warm_kernels()
+
+
+if __name__ == "__main__":
+    main()

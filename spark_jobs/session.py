@@ -1,0 +1,92 @@
+"""One Spark session factory for every job, test and benchmark.
+
+Why one factory: the Delta extension, UTC, AQE and the `ds`-stays-a-string setting must be
+identical everywhere, or a table written by a job reads differently in a test.
+
+Where the master comes from, in order:
+1. launched by `spark-submit` (PYSPARK_GATEWAY_PORT is set): whatever spark-submit was given;
+2. the `master` argument, then `$MUTUALS_SPARK_MASTER`;
+3. `local[*]`, the embedded default.
+
+Extra conf comes from the `conf` argument and from `$MUTUALS_SPARK_CONF` ("k=v,k=v"), so a cluster run
+changes no code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MASTER = "local[*]"
+
+DELTA_CONF: dict[str, str] = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+BASE_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    # `ds` is a YYYY-MM-DD string by contract; without this Spark infers a date when reading by path.
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.driver.memory": "4g",
+}
+
+
+def jars_dir() -> Path:
+    """Folder holding the delta-spark jars fetched by `make setup` (pom.xml)."""
+    return Path(os.environ.get("MUTUALS_JARS_DIR", REPO_ROOT / ".jars"))
+
+
+def delta_jars() -> list[str]:
+    folder = jars_dir()
+    return sorted(str(p) for p in folder.glob("*.jar")) if folder.is_dir() else []
+
+
+def default_shuffle_partitions() -> int:
+    """Small machines pay per task; 2 tasks per core keeps both cores busy without 200 tiny tasks."""
+    return max(4, 2 * (os.cpu_count() or 2))
+
+
+def _env_conf() -> dict[str, str]:
+    raw = os.environ.get("MUTUALS_SPARK_CONF", "")
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def launched_by_spark_submit() -> bool:
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def build_session(
+    app_name: str = "mutuals",
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Return the (shared) Spark session, configured for Delta and the lake contracts."""
+    builder = SparkSession.builder.appName(app_name)
+    if not launched_by_spark_submit() or master:
+        builder = builder.master(master or os.environ.get("MUTUALS_SPARK_MASTER") or DEFAULT_MASTER)
+    merged = {**BASE_CONF, **DELTA_CONF}
+    merged["spark.sql.shuffle.partitions"] = str(default_shuffle_partitions())
+    jars = delta_jars()
+    if jars and not launched_by_spark_submit():
+        merged["spark.jars"] = ",".join(jars)
+    merged.update(_env_conf())
+    merged.update(conf or {})
+    for key, value in merged.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("MUTUALS_SPARK_LOG_LEVEL", "ERROR"))
+    return spark

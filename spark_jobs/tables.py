@@ -1,0 +1,182 @@
+"""The table registry: every lake table's layer, name, schema and partitioning, declared once.
+
+Why one registry: jobs, tests, quality suites and the push side all derive column lists from these
+`StructType` constants, so a schema change is one edit and a mismatch fails loudly at write time
+(see `spark_jobs.lake`). Every derived table is partitioned by `ds`, a YYYY-MM-DD string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DataType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+DS = "ds"
+
+
+def _schema(*fields: tuple[str, DataType] | tuple[str, DataType, bool]) -> StructType:
+    """Build a StructType; a field is nullable unless its third element says False."""
+    return StructType([StructField(f[0], f[1], f[2] if len(f) > 2 else True) for f in fields])
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    layer: str
+    name: str
+    schema: StructType  # without the partition column
+    partition_by: tuple[str, ...] = (DS,)
+
+    @property
+    def key(self) -> str:
+        return f"{self.layer}/{self.name}"
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.schema.fields]
+
+    @property
+    def full_schema(self) -> StructType:
+        """The stored schema: data columns then the partition columns."""
+        parts = [StructField(p, StringType(), False) for p in self.partition_by if p not in self.columns]
+        return StructType(list(self.schema.fields) + parts)
+
+
+# ---------------------------------------------------------------- landing contract (design.md)
+MEMBERS = _schema(
+    ("member_id", LongType(), False), ("industry", StringType()), ("region", StringType()),
+    ("joined_on", DateType()),
+)
+CONNECTIONS = _schema(("src", LongType(), False), ("dst", LongType(), False), ("connected_at", TimestampType()))
+POSITIONS = _schema(
+    ("member_id", LongType(), False), ("company_id", LongType(), False),
+    ("start_date", DateType(), False), ("end_date", DateType()),
+)
+EDUCATIONS = _schema(
+    ("member_id", LongType(), False), ("school_id", LongType(), False),
+    ("start_date", DateType(), False), ("end_date", DateType()),
+)
+EVENT_TYPES = ("impression", "click", "invite", "accept", "dismiss")
+EVENTS = _schema(
+    ("event_id", StringType(), False), ("member_id", LongType(), False), ("ts", TimestampType(), False),
+    ("event_type", StringType(), False), ("candidate_id", LongType(), False), ("request_id", StringType()),
+    ("surface", StringType()), ("position", IntegerType()), ("dwell_ms", LongType()),
+)
+EXPERIMENT_ASSIGNMENTS = _schema(
+    ("member_id", LongType(), False), ("experiment", StringType(), False), ("variant", StringType(), False),
+    ("assigned_at", TimestampType(), False),
+)
+
+# ---------------------------------------------------------------- quarantine
+QUARANTINE = _schema(
+    ("source_file", StringType(), False), ("line_number", LongType(), False), ("field", StringType()),
+    ("reason", StringType(), False), ("raw_line", StringType()),
+)
+INGEST_COUNTS = _schema(
+    ("table", StringType(), False), ("files", IntegerType(), False), ("rows_read", LongType(), False),
+    ("rows_accepted", LongType(), False), ("rows_quarantined", LongType(), False),
+)
+
+# ---------------------------------------------------------------- graph
+GRAPH_EDGES = _schema(("src", LongType(), False), ("dst", LongType(), False), ("connected_at", TimestampType()))
+GRAPH_DEGREES = _schema(("member_id", LongType(), False), ("degree", LongType(), False), ("is_hub", BooleanType(), False))
+
+# ---------------------------------------------------------------- candidates and recs
+SOURCES = ("triangle", "coworker", "schoolmate", "ppr")
+CANDIDATE_PAIRS = _schema(
+    ("member_id", LongType(), False), ("candidate_id", LongType(), False),
+    ("sources", ArrayType(StringType(), False), False), ("common_connections", IntegerType(), False),
+    ("coworker_overlap_days", IntegerType(), False), ("schoolmate_overlap_days", IntegerType(), False),
+    ("ppr_score", DoubleType(), False),
+)
+RECS_TOPK = _schema(
+    ("member_id", LongType(), False), ("candidate_id", LongType(), False), ("rank", IntegerType(), False),
+    ("score", DoubleType(), False), ("sources", ArrayType(StringType(), False), False),
+    ("common_connections", IntegerType(), False), ("coworker_overlap_days", IntegerType(), False),
+    ("schoolmate_overlap_days", IntegerType(), False), ("ppr_score", DoubleType(), False),
+    ("model_version", StringType(), False),
+)
+
+# ---------------------------------------------------------------- labels and training
+LABEL_COLUMNS = _schema(
+    ("clicked", BooleanType(), False), ("dwell_ms", LongType()), ("valid_click", BooleanType(), False),
+    ("invited", BooleanType(), False), ("accepted", BooleanType(), False), ("dismissed", BooleanType(), False),
+)
+IMPRESSION_KEY = _schema(
+    ("request_id", StringType()), ("member_id", LongType(), False), ("candidate_id", LongType(), False),
+    ("impression_ts", TimestampType(), False), ("surface", StringType()), ("position", IntegerType()),
+)
+LABELS_IMPRESSIONS = StructType(
+    IMPRESSION_KEY.fields + LABEL_COLUMNS.fields
+    + [StructField("attributed_by", StringType()), StructField("provisional", BooleanType(), False)]
+)
+LABELS_UNATTRIBUTED = _schema(
+    ("event_id", StringType(), False), ("member_id", LongType(), False), ("candidate_id", LongType(), False),
+    ("event_type", StringType(), False), ("ts", TimestampType(), False), ("request_id", StringType()),
+    ("reason", StringType(), False),
+)
+PAIR_FEATURES = _schema(
+    ("common_connections", IntegerType()), ("coworker_overlap_days", IntegerType()),
+    ("schoolmate_overlap_days", IntegerType()), ("ppr_score", DoubleType()),
+)
+TRAINING_SAMPLES = StructType(
+    LABELS_IMPRESSIONS.fields
+    + [StructField("features_ds", StringType()), StructField("feature_age_s", LongType())]
+    + PAIR_FEATURES.fields
+)
+
+LANDING_SCHEMAS: dict[str, StructType] = {
+    "members": MEMBERS,
+    "connections": CONNECTIONS,
+    "positions": POSITIONS,
+    "educations": EDUCATIONS,
+    "events": EVENTS,
+    "experiment_assignments": EXPERIMENT_ASSIGNMENTS,
+}
+LANDING_FORMATS: dict[str, str] = {
+    "members": "csv", "connections": "csv", "positions": "csv", "educations": "csv",
+    "events": "jsonl", "experiment_assignments": "jsonl",
+}
+
+_SPECS = [
+    *(TableSpec("raw", name, schema) for name, schema in LANDING_SCHEMAS.items()),
+    *(TableSpec("quarantine", name, QUARANTINE) for name in LANDING_SCHEMAS),
+    TableSpec("quarantine", "ingest_counts", INGEST_COUNTS),
+    TableSpec("graph", "edges", GRAPH_EDGES),
+    TableSpec("graph", "degrees", GRAPH_DEGREES),
+    TableSpec("candidates", "pairs", CANDIDATE_PAIRS),
+    TableSpec("recs", "topk", RECS_TOPK),
+    TableSpec("labels", "impressions", LABELS_IMPRESSIONS),
+    TableSpec("labels", "unattributed", LABELS_UNATTRIBUTED),
+    TableSpec("training", "samples", TRAINING_SAMPLES),
+]
+TABLES: dict[str, TableSpec] = {spec.key: spec for spec in _SPECS}
+
+
+class UnknownTable(KeyError):
+    """A table key that is not in the registry."""
+
+
+def spec(key: str) -> TableSpec:
+    """Look up `layer/name`; the error lists what is registered."""
+    try:
+        return TABLES[key]
+    except KeyError:
+        raise UnknownTable(f"unknown table {key!r}; registered: {sorted(TABLES)}") from None
+
+
+def register(table: TableSpec) -> TableSpec:
+    """Add a table that a later job owns (reports, models) without editing this file's constants."""
+    TABLES[table.key] = table
+    return table
