@@ -8,6 +8,7 @@ process is reused, because building it (and importing GX) costs seconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,10 +50,9 @@ def _context() -> Any:
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
-    try:
+    # Progress bars are cosmetic; a different variable shape in another GX release must not fail a job.
+    with contextlib.suppress(Exception):
         context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-    except Exception:  # progress bars are cosmetic; older/newer variable shapes must not fail a job
-        pass
     return context
 
 
@@ -64,17 +64,13 @@ def validate(df: DataFrame, suite_name: str, expectations: list[Any]) -> SuiteOu
     datasource = context.data_sources.add_or_update_spark(name=f"ds_{suite_name}")
     asset = datasource.add_dataframe_asset(name=f"asset_{suite_name}")
     batch = asset.add_batch_definition_whole_dataframe(f"batch_{suite_name}")
-    try:
+    with contextlib.suppress(Exception):  # not there yet
         context.suites.delete(suite_name)
-    except Exception:  # not there yet
-        pass
     suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
     for expectation in expectations:
         suite.add_expectation(expectation)
-    try:
+    with contextlib.suppress(Exception):  # not there yet
         context.validation_definitions.delete(f"vd_{suite_name}")
-    except Exception:
-        pass
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"vd_{suite_name}", data=batch, suite=suite)
     )

@@ -11,6 +11,7 @@ same partition both read it in their transaction; Delta's conflict check makes t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -91,7 +92,8 @@ class Lake:
         table = spec(key)
         if self.exists(spark, key):
             return
-        try:
+        # A conflict means another writer created it a moment before us: same schema, same result.
+        with contextlib.suppress(*DELTA_CONFLICTS):
             (
                 DeltaTable.createIfNotExists(spark)
                 .location(self.path(key))
@@ -99,8 +101,6 @@ class Lake:
                 .partitionedBy(*table.partition_by)
                 .execute()
             )
-        except DELTA_CONFLICTS:
-            pass  # another writer created it a moment before us: same schema, same result.
 
     # ------------------------------------------------------------------ reads
     def read(self, spark: SparkSession, key: str, ds: str | None = None) -> DataFrame:

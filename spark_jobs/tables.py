@@ -90,7 +90,9 @@ INGEST_COUNTS = _schema(
 
 # ---------------------------------------------------------------- graph
 GRAPH_EDGES = _schema(("src", LongType(), False), ("dst", LongType(), False), ("connected_at", TimestampType()))
-GRAPH_DEGREES = _schema(("member_id", LongType(), False), ("degree", LongType(), False), ("is_hub", BooleanType(), False))
+GRAPH_DEGREES = _schema(
+    ("member_id", LongType(), False), ("degree", LongType(), False), ("is_hub", BooleanType(), False),
+)
 
 # ---------------------------------------------------------------- candidates and recs
 SOURCES = ("triangle", "coworker", "schoolmate", "ppr")

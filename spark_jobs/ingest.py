@@ -1,0 +1,194 @@
+"""Ingest: landing files of day D -> validated `raw/<table>` partitions plus `quarantine/<table>`.
+
+    spark-submit spark_jobs/ingest.py --date D --lake ROOT      (or: mutuals run ingest ...)
+
+For every landing table: read every line with its file and line number, parse it (CSV or JSON Lines),
+route each row to accepted or quarantined by the rules in `quality.landing_rules`, check that the counts
+balance (read = accepted + quarantined), and run the Great Expectations suite on the accepted rows.
+Only when every table passes are the partitions written, each with one atomic `replaceWhere` commit, so
+a bad day publishes nothing and a re-run replaces that day and nothing else.
+Duplicates are valid rows here (the same edge both ways, a repeated event); later jobs merge them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from quality.gx_runner import validate
+from quality.landing_rules import DEFAULT_ALLOWED_LATENESS_DAYS, RULES, LandingRules, day_window
+from spark_jobs.jobargs import job_parser, run_job
+from spark_jobs.lake import Lake
+from spark_jobs.landing import landing_dir, list_files, raise_on_file_errors, read_lines
+from spark_jobs.tables import LANDING_FORMATS, QUARANTINE, spec
+
+RAW_PREFIX = "_raw_"
+
+
+class IngestCountMismatch(Exception):
+    """rows read != rows accepted + rows quarantined: a row would be lost."""
+
+
+class QualityGateFailed(Exception):
+    """The GX suite found a bad row among the accepted ones; nothing was published."""
+
+
+@dataclass(frozen=True)
+class TableCounts:
+    table: str
+    files: int
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+
+
+def parse_lines(rules: LandingRules, fmt: str) -> Callable[[DataFrame], DataFrame]:
+    """Split `raw_line` into one string column per field (`_raw_<name>`) and flag unparseable lines."""
+    names = [f.name for f in rules.fields]
+    ddl = ", ".join(f"`{n}` STRING" for n in names)
+
+    def transform(lines: DataFrame) -> DataFrame:
+        if fmt == "csv":
+            parsed = F.from_csv("raw_line", ddl)
+            line_error = F.when(F.col("field_count") != len(names), F.lit("wrong_field_count"))
+        else:
+            parsed = F.from_json("raw_line", f"{ddl}, `_corrupt` STRING",
+                                 {"columnNameOfCorruptRecord": "_corrupt", "mode": "PERMISSIVE"})
+            line_error = F.when(parsed["_corrupt"].isNotNull(), F.lit("unparseable_json"))
+        return lines.select(
+            "source_file", "line_number", "raw_line",
+            line_error.alias("line_error"),
+            *[F.nullif(F.trim(parsed[n]), F.lit("")).alias(RAW_PREFIX + n) for n in names],
+        )
+
+    return transform
+
+
+def _typed(rule_name: str, sql_type: str) -> Column:
+    return F.expr(f"try_cast(`{RAW_PREFIX}{rule_name}` AS {sql_type})")
+
+
+def classify_rows(rules: LandingRules, ds: str, lateness_days: int) -> Callable[[DataFrame], DataFrame]:
+    """Add typed columns plus `bad_field` / `reason` for the first failing check (null when the row is good)."""
+    start, end = day_window(ds, lateness_days)
+
+    def transform(parsed: DataFrame) -> DataFrame:
+        typed = {r.name: _typed(r.name, r.data_type.simpleString()) for r in rules.fields}
+        checks: list[tuple[Column, str | None, str]] = [(F.col("line_error").isNotNull(), None, "line")]
+        for rule in rules.fields:
+            raw = F.col(RAW_PREFIX + rule.name)
+            is_missing = raw.isNull()
+            if rule.required:
+                checks.append((is_missing, rule.name, "missing_field"))
+            checks.append((~is_missing & typed[rule.name].isNull(), rule.name, "bad_type"))
+            if rule.allowed:
+                checks.append((~is_missing & ~typed[rule.name].isin(list(rule.allowed)), rule.name, "unknown_enum"))
+            if rule.in_day_window:
+                is_outside = (typed[rule.name] < F.lit(start)) | (typed[rule.name] >= F.lit(end))
+                checks.append((~is_missing & is_outside, rule.name, "out_of_window"))
+        with_typed = parsed.select("*", *[col.alias(name) for name, col in typed.items()])
+        for row_rule in rules.row_rules:
+            checks.append((F.coalesce(F.expr(row_rule.sql_violation), F.lit(False)), row_rule.field,
+                           row_rule.reason))
+        reason = F.lit(None).cast("string")
+        bad_field = F.lit(None).cast("string")
+        for condition, field_name, why in reversed(checks):
+            is_bad = F.coalesce(condition, F.lit(False))
+            reason = F.when(is_bad, F.col("line_error") if why == "line" else F.lit(why)).otherwise(reason)
+            bad_field = F.when(is_bad, F.lit(field_name)).otherwise(bad_field)
+        return with_typed.select("*", reason.alias("reason"), bad_field.alias("bad_field"))
+
+    return transform
+
+
+def accepted_rows(table: str) -> Callable[[DataFrame], DataFrame]:
+    schema = spec(f"raw/{table}").schema
+
+    def transform(classified: DataFrame) -> DataFrame:
+        return classified.where(F.col("reason").isNull()).select(
+            *[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields]
+        )
+
+    return transform
+
+
+def quarantined_rows(classified: DataFrame) -> DataFrame:
+    return classified.where(F.col("reason").isNotNull()).select(
+        F.col("source_file"), F.col("line_number"), F.col("bad_field").alias("field"),
+        F.col("reason"), F.col("raw_line"),
+    )
+
+
+@dataclass
+class IngestedTable:
+    counts: TableCounts
+    accepted: DataFrame
+    quarantined: DataFrame
+    cached: DataFrame
+
+
+def ingest_table(spark: SparkSession, lake: Lake, table: str, ds: str, lateness_days: int) -> IngestedTable:
+    """Read, route and count one landing table for one day; writes nothing."""
+    rules, fmt = RULES[table], LANDING_FORMATS[table]
+    files = list_files(spark, landing_dir(lake.root, table, ds), f".{fmt}")
+    lines = read_lines(spark, files, rules.header if fmt == "csv" else None).cache()
+    raise_on_file_errors(lines)
+    classified = (
+        lines.transform(parse_lines(rules, fmt)).transform(classify_rows(rules, ds, lateness_days)).cache()
+    )
+    accepted = classified.transform(accepted_rows(table))
+    quarantined = quarantined_rows(classified)
+    counts = TableCounts(table, len(files), lines.count(), accepted.count(), quarantined.count())
+    lines.unpersist()
+    if counts.rows_read != counts.rows_accepted + counts.rows_quarantined:
+        raise IngestCountMismatch(
+            f"{table} {ds}: read {counts.rows_read} rows but accepted {counts.rows_accepted} "
+            f"+ quarantined {counts.rows_quarantined}"
+        )
+    return IngestedTable(counts, accepted, quarantined, classified)
+
+
+def gate_accepted(table: str, ds: str, accepted: DataFrame, lateness_days: int) -> None:
+    from quality.landing_rules import gx_expectations
+
+    outcome = validate(accepted, f"landing_{table}", gx_expectations(RULES[table], ds, lateness_days))
+    if not outcome.success:
+        failures = "; ".join(f.describe() for f in outcome.failures)
+        raise QualityGateFailed(f"raw/{table} {ds}: accepted rows fail the landing suite: {failures}")
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> list[TableCounts]:
+    lake = Lake(args.lake)
+    ingested = [ingest_table(spark, lake, t, args.date, args.lateness_days) for t in RULES]
+    for item in ingested:
+        gate_accepted(item.counts.table, args.date, item.accepted, args.lateness_days)
+    for item in ingested:
+        lake.write_partition(item.accepted, f"raw/{item.counts.table}", args.date)
+        lake.write_partition(item.quarantined.select(*QUARANTINE.fieldNames()),
+                             f"quarantine/{item.counts.table}", args.date)
+        item.cached.unpersist()
+    counts = [item.counts for item in ingested]
+    counts_df = spark.createDataFrame([asdict(c) for c in counts], spec("quarantine/ingest_counts").schema)
+    lake.write_partition(counts_df, "quarantine/ingest_counts", args.date)
+    print(json.dumps({"job": "ingest", "ds": args.date, "tables": [asdict(c) for c in counts]}))
+    return counts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = job_parser("ingest", __doc__)
+    parser.add_argument("--lateness-days", type=int, default=DEFAULT_ALLOWED_LATENESS_DAYS,
+                        help="how many days late a timestamped row may land (default %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_job(build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    main()
