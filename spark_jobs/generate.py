@@ -1,0 +1,143 @@
+"""`mutuals generate`: seeded, deterministic synthetic landing files for N days (design.md, "Landing files").
+
+Why a generator and not a fixture: tests, the demo and the benchmarks need realistic inputs at any size,
+from 1k members to 1M: a power-law graph with hubs, large companies, served pages and their funnel, a real
+experiment effect, late and duplicate events and every kind of bad row. Same seed => byte-identical
+files; the JSON summary says what was injected, per table, day, reason and field, so an ingest test can
+check quarantine counts exactly. This is plain numpy, not a Spark job.
+
+    mutuals generate --lake ROOT --start 2026-01-01 --days 3 --members 1000 --seed 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+
+from spark_jobs.synthetic import render
+from spark_jobs.synthetic.seeds import stochastic_round, stream
+from spark_jobs.synthetic.timefmt import day_number
+from spark_jobs.synthetic.world import DAY, Options, World
+from spark_jobs.synthetic.writer import TableDay, write_table_day
+from spark_jobs.tables import LANDING_FORMATS, LANDING_SCHEMAS
+
+TABLES: tuple[str, ...] = tuple(LANDING_SCHEMAS)
+
+
+class GenerateArgumentError(ValueError):
+    """An option outside its valid range; the message says what was expected and what was given."""
+
+
+def _check(options: Options, days: int, members: int) -> None:
+    problems = []
+    if days < 1:
+        problems.append(f"days must be >= 1, got {days}")
+    if members < 10:
+        problems.append(f"members must be >= 10, got {members}")
+    for name in ("bad_share", "crlf_share"):
+        value = getattr(options, name)
+        if not 0.0 <= value <= 1.0:
+            problems.append(f"{name} must be in [0, 1], got {value}")
+    if options.events_per_member < 0:
+        problems.append(f"events_per_member must be >= 0, got {options.events_per_member}")
+    if options.rows_per_file < 1:
+        problems.append(f"rows_per_file must be >= 1, got {options.rows_per_file}")
+    if problems:
+        raise GenerateArgumentError("; ".join(problems))
+
+
+def _crlf_tables(seed: int, day: int, share: float) -> set[str]:
+    """Which of the day's files use CRLF: about `share` of them, chosen per day."""
+    rng = stream(seed, "files/crlf", day)
+    count = min(len(TABLES), stochastic_round(rng, share * len(TABLES)))
+    return {TABLES[i] for i in rng.choice(len(TABLES), size=count, replace=False).tolist()}
+
+
+def generate(lake_root: str | Path, start: str, days: int, members: int, seed: int, **opts) -> dict:
+    """Write `days` days of landing files under `lake_root/landing/` and return the summary.
+
+    `opts` are `Options` fields (bad_share, crlf_share, events_per_member, rows_per_file, ...). The summary
+    has, per day and table, rows, good_rows, bad_rows and bad counts per "reason:field"; `bad_lines` (not
+    printed by the CLI) lists (file, line, "reason:field") for every injected bad row.
+    """
+    began = time.perf_counter()
+    options = Options(**opts)
+    _check(options, days, members)
+    root = Path(lake_root)
+    world = World(seed, day_number(start), members, options)
+    per_day: dict[str, dict[str, dict]] = {}
+    bad_lines: dict[str, dict[str, list]] = {table: {} for table in TABLES}
+    for day in range(days):
+        ds = (dt.date.fromisoformat(start) + dt.timedelta(days=day)).isoformat()
+        simulated = world.advance(day, render.MEMBER_ID_BASE)
+        columns = render.day_columns(world, simulated)
+        crlf = _crlf_tables(seed, day, options.crlf_share)
+        per_day[ds] = {}
+        for table in TABLES:
+            written: TableDay = write_table_day(
+                root, table, ds, (world.start_day + day) * DAY, LANDING_FORMATS[table],
+                list(LANDING_SCHEMAS[table].fieldNames()), columns[table], stream(seed, f"bad/{table}", day),
+                options.bad_share, table in crlf, options.rows_per_file)
+            if table == "events":
+                written.extra = dict(sorted(simulated.counts.items()))
+            per_day[ds][table] = written.summary()
+            bad_lines[table][ds] = written.bad_lines
+    return {
+        "lake": str(root), "start": start, "days": days, "initial_members": members,
+        "final_members": world.n, "seed": seed,
+        "options": {f.name: getattr(options, f.name) for f in fields(options)},
+        "tables": per_day, "totals": _totals(per_day),
+        "seconds": round(time.perf_counter() - began, 3), "bad_lines": bad_lines,
+    }
+
+
+def _totals(per_day: dict[str, dict[str, dict]]) -> dict[str, dict[str, int]]:
+    totals: dict[str, dict[str, int]] = {}
+    for tables in per_day.values():
+        for table, summary in tables.items():
+            total = totals.setdefault(table, {"rows": 0, "good_rows": 0, "bad_rows": 0})
+            for key in total:
+                total[key] += summary[key]
+    return totals
+
+
+def parser() -> argparse.ArgumentParser:
+    defaults = Options()
+    p = argparse.ArgumentParser(prog="mutuals generate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lake", required=True, help="lake root; files go to ROOT/landing/<table>/ds=<D>/")
+    p.add_argument("--start", required=True, type=dt.date.fromisoformat, help="first day (YYYY-MM-DD)")
+    p.add_argument("--days", required=True, type=int, help="number of days to write")
+    p.add_argument("--members", required=True, type=int, help="members on the first day (grows ~0.2%%/day)")
+    p.add_argument("--seed", required=True, type=int, help="same seed => byte-identical files")
+    p.add_argument("--bad-share", type=float, default=defaults.bad_share, help="share of bad rows per file")
+    p.add_argument("--crlf-share", type=float, default=defaults.crlf_share, help="share of files with CRLF")
+    p.add_argument("--events-per-member", type=float, default=defaults.events_per_member,
+                   help="average events per member per day")
+    p.add_argument("--rows-per-file", type=int, default=defaults.rows_per_file,
+                   help="split a table's day into part files of at most this many rows")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        summary = generate(args.lake, args.start.isoformat(), args.days, args.members, args.seed,
+                           bad_share=args.bad_share, crlf_share=args.crlf_share,
+                           events_per_member=args.events_per_member, rows_per_file=args.rows_per_file)
+    except GenerateArgumentError as error:
+        print(f"mutuals generate: {error}", file=sys.stderr)
+        return 2
+    summary.pop("bad_lines")
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
