@@ -1,0 +1,581 @@
+"""The versioned key-value store contract, shared by the RocksDB and Redis backends.
+
+Semantics copied from Venice, stricter where it is weak:
+- A full push builds version N+1 beside the current one, validates it (record count, duplicate keys,
+  schema compatibility, a shrink gate on keys and bytes, a canary read) and only then swaps the current
+  pointer in one atomic step. A push that fails anywhere leaves the current version untouched and its
+  leftovers are cleaned; a bad push can never become current.
+- Versions are numbered upwards and never reused; the manifest keeps every version's history.
+- A reader sees exactly one version per request (`get` of up to thousands of keys included).
+- Rollback is one call: the previous online version becomes current, the one left is `rolled_back`.
+- Incremental pushes upsert/delete whole values in the current version and in a version being built
+  (logged, and replayed by the full pusher just before its swap, so they are not lost under it).
+- Real-time writes (hybrid store): timestamped upserts/deletes beside the batch data. A read returns the
+  real-time value when it is newer than the batch version's start; on each swap the writes inside the
+  rewind window are replayed onto the new version and older ones are dropped once no retained version
+  can need them. Order is (timestamp, sequence); each entry has a TTL so the overlay stays bounded.
+
+Backends implement the primitives at the bottom (`_mutex`, `_load`, `_save`, `_build`, ...); everything
+about versions, validation and ordering lives here once, so the two backends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from push import faults
+from push.avro_io import PushInput, check_value, decode_value, encode_value, iter_records, open_push_input
+from push.errors import (
+    BadArgument,
+    CorruptStore,
+    DuplicateKey,
+    GateFailed,
+    NothingToRollBack,
+    StoreError,
+    StoreUnavailable,
+    ValidationFailed,
+)
+from push.schemas import Schema, canonical, check_compatible, load_value_schema, parsed
+
+STARTED, PUSHED, ONLINE, ERROR, KILLED, ROLLED_BACK = "started", "pushed", "online", "error", "killed", "rolled_back"
+STATUSES = (STARTED, PUSHED, ONLINE, ERROR, KILLED, ROLLED_BACK)
+BUILDING = (STARTED, PUSHED)
+DATA_BUILDING, DATA_PRESENT, DATA_REMOVED = "building", "present", "removed"
+PUT, DELETE = "put", "del"
+US = 1_000_000
+
+
+def to_us(seconds: float) -> int:
+    return int(round(seconds * US))
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """Knobs an operator may change; defaults follow the issue (current plus one backup)."""
+
+    retain: int = 2                 # online versions kept with data: current + backups
+    max_drop: float = 0.2           # gate: refuse a swap when keys or bytes drop by more than this share
+    rewind_s: float = 3600.0        # real-time writes this old before a version's start are replayed onto it
+    rt_ttl_s: float = 7 * 86400.0   # a real-time entry expires after this long
+    grace_s: float = 0.0            # a retired version's data is removed this long after it left service
+    canary_keys: int = 100          # sampled keys read back through the read path before a swap
+    incremental_ids_kept: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.retain < 1:
+            raise BadArgument(f"retain: expected >= 1, found {self.retain}")
+        if not 0.0 <= self.max_drop <= 1.0:
+            raise BadArgument(f"max_drop: expected a share in [0, 1], found {self.max_drop}")
+
+
+@dataclass(frozen=True)
+class Read:
+    """One request's answer: every value comes from `version` (plus its real-time overlay)."""
+
+    version: int | None
+    values: list[dict | None]
+
+
+@dataclass(frozen=True)
+class RtEntry:
+    key: int
+    ts_us: int
+    seq: int
+    op: str
+    value: bytes | None
+    expires_us: int
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.ts_us, self.seq)
+
+
+def empty_manifest() -> dict[str, Any]:
+    return {"format": 1, "current": None, "next_version": 1, "schemas": {}, "versions": {},
+            "incr_seq": 0, "incremental_push_ids": []}
+
+
+class VersionedStore(ABC):
+    """The contract; see the module docstring. Subclasses: `RocksStore`, `RedisStore`."""
+
+    def __init__(self, options: StoreOptions | None = None, clock: Callable[[], float] = time.time):
+        self.options = options or StoreOptions()
+        self.clock = clock
+        self._schemas: dict[int, Schema] = {}
+
+    # ================================================================== public API
+    def push(self, avro_dir: str, push_id: str | None = None, incremental: bool = False) -> dict[str, Any]:
+        """Full (or incremental) push of a push-input folder; returns what the CLI prints."""
+        push_input = open_push_input(avro_dir)   # headers only: a bad folder fails before any state change
+        try:
+            if incremental:
+                return self._incremental_push(push_input, push_id)
+            return self._full_push(push_input, push_id)
+        except StoreError:
+            raise
+        except self.unavailable_errors() as exc:
+            raise StoreUnavailable(f"{self.describe()}: backend unavailable during push "
+                                   f"({type(exc).__name__}: {exc}); the current version is unchanged") from exc
+
+    def get(self, keys: Sequence[int]) -> Read:
+        """Values of `keys`, all from one version (None for an absent key)."""
+        version, raws = self._get_raw([int(k) for k in keys], to_us(self.clock()))
+        return Read(version, [None if raw is None else self.decode(raw) for raw in raws])
+
+    def versions(self) -> dict[str, Any]:
+        manifest = self._load()
+        rows = [dict(v, current=(int(n) == manifest["current"])) for n, v in sorted(
+            manifest["versions"].items(), key=lambda kv: int(kv[0]))]
+        return {"store": self.describe(), "current": manifest["current"], "versions": rows}
+
+    def rollback(self) -> dict[str, Any]:
+        """Make the previous online version current; the one left is marked rolled_back."""
+        with self._mutex():
+            manifest = self._load()
+            current = manifest["current"]
+            if current is None:
+                raise NothingToRollBack(f"{self.describe()}: no current version to roll back from")
+            candidates = [int(n) for n, v in manifest["versions"].items()
+                          if int(n) < current and v["status"] == ONLINE and v["data"] == DATA_PRESENT]
+            if not candidates:
+                raise NothingToRollBack(f"{self.describe()}: expected an online backup older than v{current} "
+                                        "with its data present, found none")
+            target = max(candidates)
+            left = manifest["versions"][str(current)]
+            left.update(status=ROLLED_BACK, retired_at=self.clock())
+            manifest["current"] = target
+            self._save(manifest)
+        self.cleanup()
+        return {"current": target, "rolled_back": current}
+
+    def write(self, key: int, value: dict, ts: float | None = None) -> dict[str, Any]:
+        """A real-time upsert, encoded with the current version's schema."""
+        schema_id, schema = self._write_schema()
+        check_value(value, f"key {key}")
+        try:
+            raw = encode_value(schema_id, parsed(schema), value)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise BadArgument(f"key {key}: value does not match schema {schema_id}: {exc}") from exc
+        return self._rt_write_entry(key, PUT, raw, ts)
+
+    def delete(self, key: int, ts: float | None = None) -> dict[str, Any]:
+        """A real-time delete: reads of `key` return None until a newer write or a newer batch version."""
+        return self._rt_write_entry(key, DELETE, None, ts)
+
+    def recover(self, holding_push_lock: bool = False) -> dict[str, Any]:
+        """On open: a started/pushed version without a live pusher becomes killed; then clean up.
+
+        `holding_push_lock`: the caller is the (only) pusher and has not registered its version yet, so
+        every building version it finds was left by a dead one."""
+        killed = []
+        with self._mutex():
+            manifest = self._load()
+            building = [n for n, v in manifest["versions"].items() if v["status"] in BUILDING]
+            if building and (holding_push_lock or not self._pusher_alive()):
+                for n in building:
+                    manifest["versions"][n].update(status=KILLED, finished_at=self.clock(),
+                                                   message="no live pusher found on open")
+                    killed.append(int(n))
+                self._save(manifest)
+        cleaned = self.cleanup(holding_push_lock)
+        return {"killed": killed, "cleaned": cleaned}
+
+    def cleanup(self, holding_push_lock: bool = False) -> list[int]:
+        """Remove the data of versions no one may read any more (retention, failed, rolled back)."""
+        removed = []
+        with self._mutex():
+            manifest = self._load()
+            keep = self._retained(manifest)
+            now = self.clock()
+            building_alive = None
+            for n, v in manifest["versions"].items():
+                version = int(n)
+                if v["data"] == DATA_REMOVED or version in keep:
+                    continue
+                if v["status"] in BUILDING:
+                    if building_alive is None:
+                        building_alive = not holding_push_lock and self._pusher_alive()
+                    if building_alive:
+                        continue
+                    v.update(status=KILLED, message="no live pusher found on cleanup")
+                if v["status"] in (ONLINE, ROLLED_BACK):
+                    if v.get("retired_at") is None:
+                        v["retired_at"] = now
+                    if now - v["retired_at"] < self.options.grace_s:
+                        continue
+                if self._drop_data(version):
+                    v["data"] = DATA_REMOVED
+                    removed.append(version)
+            removed += self._drop_orphans({int(n) for n, v in manifest["versions"].items()
+                                           if v["data"] != DATA_REMOVED})
+            if not any(v["status"] in BUILDING for v in manifest["versions"].values()):
+                self._drop_incremental_logs(manifest["incr_seq"] + 1)
+            self._save(manifest)
+        return sorted(set(removed))
+
+    def decode(self, raw: bytes) -> dict:
+        return decode_value(raw, self.schema)
+
+    def schema(self, schema_id: int) -> Schema:
+        if schema_id not in self._schemas:
+            found = self._load()["schemas"].get(str(schema_id))
+            if found is None:
+                raise CorruptStore(f"{self.describe()}: value written with schema id {schema_id}, "
+                                   "which the manifest does not hold")
+            self._schemas[schema_id] = found
+        return self._schemas[schema_id]
+
+    # ================================================================== full push
+    def _full_push(self, push_input: PushInput, push_id: str | None) -> dict[str, Any]:
+        with self._push_lock():
+            self.recover(holding_push_lock=True)
+            version, schema_id, noop = self._start_version(push_input, push_id)
+            if noop is not None:
+                return noop
+            try:
+                result = self._build_validate_swap(version, schema_id, push_input, push_id)
+            except BaseException as exc:
+                self._fail_version(version, exc)
+                raise
+        self.cleanup()
+        return result
+
+    def _start_version(self, push_input: PushInput, push_id: str | None
+                       ) -> tuple[int, int, dict[str, Any] | None]:
+        """Register version N+1 as started (schema checked and registered first)."""
+        with self._mutex():
+            manifest = self._load()
+            if push_id is not None:
+                for n, v in manifest["versions"].items():
+                    if v.get("push_id") == push_id and v["status"] in (ONLINE, ROLLED_BACK):
+                        return int(n), v["schema_id"], dict(self._result(int(n), v), noop=True)
+            schema_id = self._register_schema(manifest, push_input)
+            version = manifest["next_version"]
+            manifest["next_version"] = version + 1
+            manifest["versions"][str(version)] = {
+                "version": version, "status": STARTED, "push_id": push_id, "started_at": self.clock(),
+                "finished_at": None, "records": None, "keys": None, "bytes": None, "schema_id": schema_id,
+                "data": DATA_BUILDING, "message": None, "incr_seq_at_start": manifest["incr_seq"],
+                "generation": 0, "retired_at": None,
+            }
+            self._save(manifest)
+            return version, schema_id, None
+
+    def _register_schema(self, manifest: dict[str, Any], push_input: PushInput) -> int:
+        """Reuse the id of an identical schema; a new one must be compatible with the current version's."""
+        source = str(push_input.files[0].parent)
+        current = manifest["current"]
+        if current is not None:
+            current_schema = manifest["schemas"][str(manifest["versions"][str(current)]["schema_id"])]
+            check_compatible(push_input.value_schema, current_schema, source)
+        wanted = canonical(push_input.value_schema)
+        for sid, schema in manifest["schemas"].items():
+            if canonical(schema) == wanted:
+                return int(sid)
+        schema_id = max((int(s) for s in manifest["schemas"]), default=0) + 1
+        manifest["schemas"][str(schema_id)] = push_input.value_schema
+        return schema_id
+
+    def _build_validate_swap(self, version: int, schema_id: int, push_input: PushInput,
+                             push_id: str | None) -> dict[str, Any]:
+        items, records, total_bytes = self._encode_input(push_input, schema_id)
+        self._build(version, items)
+        self._set_version(version, data=DATA_PRESENT)
+        counted = self._count(version)
+        if counted != len(items):
+            raise ValidationFailed(f"v{version}: expected {len(items)} keys (distinct input keys), "
+                                   f"found {counted} in the built version")
+        self._gate(version, len(items), total_bytes)
+        self._canary(version, items)
+        self._set_version(version, status=PUSHED, records=records, keys=len(items), bytes=total_bytes)
+        faults.fault_point(faults.WRITTEN)
+        with self._mutex():
+            manifest = self._load()
+            entry = manifest["versions"][str(version)]
+            self._check_still_pusher()
+            self._replay_incremental(version, entry["incr_seq_at_start"], manifest["incr_seq"])
+            rt_applied = self._replay_realtime(version, to_us(entry["started_at"]))
+            entry.update(status=ONLINE, finished_at=self.clock())
+            previous = manifest["current"]
+            manifest["current"] = version
+            self._save(manifest, swapped_to=version)
+        faults.fault_point(faults.SWAPPED)
+        self._drop_old_realtime()
+        return dict(self._result(version, entry), previous=previous, realtime_replayed=rt_applied,
+                    push_id=push_id)
+
+    def _encode_input(self, push_input: PushInput, schema_id: int) -> tuple[list[tuple[int, bytes]], int, int]:
+        """Decode, check and re-encode every record; sorted (key, value) pairs, duplicates resolved."""
+        schema = parsed(push_input.value_schema)
+        values: dict[int, bytes] = {}
+        records = 0
+        for where, key, value in iter_records(push_input, allow_deletes=False):
+            raw = encode_value(schema_id, schema, value)  # type: ignore[arg-type]
+            seen = values.get(key)
+            if seen is not None and seen != raw:
+                raise DuplicateKey(f"{where}: key {key} appears twice with different values")
+            values[key] = raw
+            records += 1
+        items = sorted(values.items())
+        total = sum(8 + len(v) for _, v in items)
+        return items, records, total
+
+    def _gate(self, version: int, keys: int, total_bytes: int) -> None:
+        manifest = self._load()
+        if manifest["current"] is None:
+            return
+        current = manifest["versions"][str(manifest["current"])]
+        for what, new, old in (("key count", keys, current["keys"]), ("total size", total_bytes, current["bytes"])):
+            if old and (old - new) / old > self.options.max_drop:
+                raise GateFailed(
+                    f"v{version}: {what} dropped from {old} (v{manifest['current']}) to {new} "
+                    f"(-{(old - new) / old:.1%}); expected a drop of at most {self.options.max_drop:.0%}")
+
+    def _canary(self, version: int, items: list[tuple[int, bytes]]) -> None:
+        """Read sampled keys back through a fresh reader of the new version; decode and compare."""
+        rng = random.Random(version)
+        sample = rng.sample(items, min(self.options.canary_keys, len(items)))
+        found = self._read_version(version, [k for k, _ in sample])
+        for (key, expected), raw in zip(sample, found, strict=True):
+            if raw != expected:
+                raise ValidationFailed(f"v{version}: canary read of key {key}: expected "
+                                       f"{len(expected)} bytes as pushed, found {None if raw is None else len(raw)}")
+            self.decode(raw)
+
+    def _fail_version(self, version: int, exc: BaseException) -> None:
+        """Mark the version error (killed for an interrupt) and remove its data; best effort if the backend
+        is gone (recovery on the next open finishes the job)."""
+        status = KILLED if isinstance(exc, KeyboardInterrupt | SystemExit) else ERROR
+        try:
+            self._set_version(version, status=status, finished_at=self.clock(),
+                              message=f"{type(exc).__name__}: {exc}"[:2000])
+            if self._drop_data(version):
+                self._set_version(version, data=DATA_REMOVED)
+        except Exception:  # noqa: BLE001 - the original failure is what the caller must see
+            pass
+
+    def _set_version(self, version: int, **fields: Any) -> None:
+        with self._mutex():
+            manifest = self._load()
+            manifest["versions"][str(version)].update(fields)
+            self._save(manifest)
+
+    def _result(self, version: int, entry: dict[str, Any]) -> dict[str, Any]:
+        return {"version": version, "records": entry.get("records"), "keys": entry.get("keys"),
+                "bytes": entry.get("bytes"), "status": entry["status"], "store": self.describe()}
+
+    def _retained(self, manifest: dict[str, Any]) -> set[int]:
+        current = manifest["current"]
+        if current is None:
+            return set()
+        online = sorted((int(n) for n, v in manifest["versions"].items()
+                         if int(n) <= current and v["status"] == ONLINE and v["data"] == DATA_PRESENT),
+                        reverse=True)
+        return {current, *online[: self.options.retain]} - {None}
+
+    # ================================================================== incremental push
+    def _incremental_push(self, push_input: PushInput, push_id: str | None) -> dict[str, Any]:
+        with self._mutex():
+            manifest = self._load()
+            if push_id is not None and push_id in manifest["incremental_push_ids"]:
+                return {"version": manifest["current"], "records": 0, "incremental": True, "noop": True,
+                        "push_id": push_id}
+            current = manifest["current"]
+            if current is None:
+                raise NothingToRollBack(f"{self.describe()}: an incremental push needs a current version")
+            schema_id = self._register_schema(manifest, push_input)
+            schema = parsed(push_input.value_schema)
+            items: dict[int, bytes | None] = {}
+            records = 0
+            for _, key, value in iter_records(push_input, allow_deletes=True):
+                items[key] = None if value is None else encode_value(schema_id, schema, value)
+                records += 1
+            ordered = sorted(items.items())
+            targets = [current] + [int(n) for n, v in manifest["versions"].items()
+                                   if v["status"] in BUILDING and v["data"] != DATA_REMOVED]
+            seq = manifest["incr_seq"] + 1
+            if len(targets) > 1:
+                self._log_incremental(seq, ordered)   # the full pusher replays it just before its swap
+            self._apply(current, ordered)
+            manifest["incr_seq"] = seq
+            entry = manifest["versions"][str(current)]
+            entry["generation"] = entry.get("generation", 0) + 1
+            entry["incremental_pushes"] = entry.get("incremental_pushes", 0) + 1
+            if push_id is not None:
+                ids = manifest["incremental_push_ids"] + [push_id]
+                manifest["incremental_push_ids"] = ids[-self.options.incremental_ids_kept:]
+            self._save(manifest)
+        return {"version": current, "records": records, "keys": len(ordered), "incremental": True,
+                "upserts": sum(v is not None for _, v in ordered), "deletes": sum(v is None for _, v in ordered),
+                "also_building": targets[1:], "push_id": push_id}
+
+    def _replay_incremental(self, version: int, after_seq: int, upto_seq: int) -> None:
+        for seq in range(after_seq + 1, upto_seq + 1):
+            items = self._read_incremental(seq)
+            if items is not None:
+                self._apply(version, items)
+
+    # ================================================================== real-time overlay
+    def _write_schema(self) -> tuple[int, Schema]:
+        manifest = self._load()
+        current = manifest["current"]
+        if current is not None:
+            sid = manifest["versions"][str(current)]["schema_id"]
+            return sid, manifest["schemas"][str(sid)]
+        schema = load_value_schema()
+        for sid, found in manifest["schemas"].items():
+            if canonical(found) == canonical(schema):
+                return int(sid), found
+        with self._mutex():
+            manifest = self._load()
+            sid = max((int(s) for s in manifest["schemas"]), default=0) + 1
+            manifest["schemas"][str(sid)] = schema
+            self._save(manifest)
+        return sid, schema
+
+    def _rt_write_entry(self, key: int, op: str, raw: bytes | None, ts: float | None) -> dict[str, Any]:
+        ts_us = to_us(self.clock() if ts is None else ts)
+        expires_us = ts_us + to_us(self.options.rt_ttl_s)
+        seq, applied = self._rt_put(int(key), ts_us, op, raw, expires_us)
+        return {"key": int(key), "op": op, "ts_us": ts_us, "seq": seq, "applied": applied}
+
+    def _replay_realtime(self, version: int, start_us: int) -> int:
+        """Replay the latest real-time entry of each key that falls in [start - rewind, start) onto
+        `version`, in (timestamp, sequence) order; newer entries are served by the overlay at read time."""
+        window_start = start_us - to_us(self.options.rewind_s)
+        now_us = to_us(self.clock())
+        entries = sorted((e for e in self._rt_entries()
+                          if window_start <= e.ts_us < start_us and e.expires_us > now_us),
+                         key=lambda e: e.order)
+        if entries:
+            self._apply(version, [(e.key, e.value if e.op == PUT else None) for e in entries])
+        return len(entries)
+
+    def _drop_old_realtime(self) -> int:
+        """Drop expired entries, and entries older than every retained version's replay window and start."""
+        manifest = self._load()
+        keep = self._retained(manifest)
+        if not keep:
+            return 0
+        starts = [to_us(manifest["versions"][str(v)]["started_at"]) for v in keep]
+        current_start = to_us(manifest["versions"][str(manifest["current"])]["started_at"])
+        horizon = min(current_start - to_us(self.options.rewind_s), min(starts))
+        now_us = to_us(self.clock())
+        stale = [e for e in self._rt_entries() if e.ts_us < horizon or e.expires_us <= now_us]
+        if stale:
+            self._rt_drop(stale)
+        return len(stale)
+
+    # ================================================================== backend primitives
+    @abstractmethod
+    def describe(self) -> str: ...
+
+    @abstractmethod
+    def unavailable_errors(self) -> tuple[type[BaseException], ...]: ...
+
+    @abstractmethod
+    def _mutex(self) -> AbstractContextManager[None]:
+        """Serialises manifest read-modify-write across threads and processes."""
+
+    @abstractmethod
+    def _load(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _save(self, manifest: dict[str, Any], swapped_to: int | None = None) -> None:
+        """Replace the manifest and the current pointer in one atomic step."""
+
+    @abstractmethod
+    def _push_lock(self) -> AbstractContextManager[None]:
+        """Held for a whole full push; raises PushInProgress when another pusher holds it."""
+
+    @abstractmethod
+    def _pusher_alive(self) -> bool: ...
+
+    def _check_still_pusher(self) -> None:  # noqa: B027 - optional hook
+        """Backends whose lock can be lost (Redis) re-check it right before the swap."""
+
+    @abstractmethod
+    def _build(self, version: int, items: list[tuple[int, bytes]]) -> None:
+        """Bulk-load sorted, distinct (key, value) pairs into a new version's data."""
+
+    @abstractmethod
+    def _count(self, version: int) -> int: ...
+
+    @abstractmethod
+    def _read_version(self, version: int, keys: list[int]) -> list[bytes | None]:
+        """Raw values from a version through a fresh reader (the canary)."""
+
+    @abstractmethod
+    def _apply(self, version: int, items: Sequence[tuple[int, bytes | None]]) -> None:
+        """Upsert (bytes) or delete (None) whole values in a version, in order."""
+
+    @abstractmethod
+    def _drop_data(self, version: int) -> bool:
+        """Remove a version's data; False (try again later) while a reader still holds it."""
+
+    def _drop_orphans(self, known: set[int]) -> list[int]:
+        return []
+
+    @abstractmethod
+    def _log_incremental(self, seq: int, items: list[tuple[int, bytes | None]]) -> None: ...
+
+    @abstractmethod
+    def _read_incremental(self, seq: int) -> list[tuple[int, bytes | None]] | None: ...
+
+    @abstractmethod
+    def _drop_incremental_logs(self, below_seq: int) -> None: ...
+
+    @abstractmethod
+    def _rt_put(self, key: int, ts_us: int, op: str, raw: bytes | None, expires_us: int) -> tuple[int, bool]:
+        """Store the entry unless the key already holds a newer one; returns (sequence, applied)."""
+
+    @abstractmethod
+    def _rt_entries(self) -> Iterator[RtEntry]: ...
+
+    @abstractmethod
+    def _rt_drop(self, entries: list[RtEntry]) -> None:
+        """Remove these entries (only if the key still holds exactly this entry)."""
+
+    @abstractmethod
+    def _get_raw(self, keys: list[int], now_us: int) -> tuple[int | None, list[bytes | None]]:
+        """Resolve the current version once and read every key from it, real-time overlay applied."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release handles and connections."""
+
+    def __enter__(self) -> VersionedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# Packed real-time entry shared by both backends' value encoding: ts_us, seq, expires_us, op.
+RT_HEADER_FIELDS = ("ts_us", "seq", "expires_us", "op")
+
+
+def open_store(url: str, options: StoreOptions | None = None, clock: Callable[[], float] = time.time,
+               recover: bool = True) -> VersionedStore:
+    """`redis://HOST:PORT/DB[?ns=NAME]` opens the Redis backend; anything else is a RocksDB folder."""
+    if not url:
+        raise BadArgument("--store: expected a folder path or redis://HOST:PORT/DB, found an empty string")
+    if url.startswith(("redis://", "rediss://")):
+        from push.redis_store import RedisStore
+        store: VersionedStore = RedisStore(url, options, clock)
+    elif "://" in url:
+        raise BadArgument(f"--store: expected a folder path or redis://HOST:PORT/DB, found {url!r}")
+    else:
+        from push.rocks_store import RocksStore
+        store = RocksStore(url, options, clock)
+    if recover:
+        try:
+            store.recover()
+        except store.unavailable_errors() as exc:
+            raise StoreUnavailable(f"{store.describe()}: backend unavailable ({exc})") from exc
+    return store
