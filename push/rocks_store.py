@@ -37,13 +37,21 @@ from rocksdict import AccessType, IngestExternalFileOptions, Options, Rdict, Sst
 from push import faults
 from push.avro_io import key_bytes, key_from_bytes
 from push.errors import CorruptStore, PushInProgress, StoreUnavailable
-from push.store import DELETE, PUT, RtEntry, StoreOptions, VersionedStore, empty_manifest, to_us
+from push.store import (
+    DELETE,
+    PUT,
+    RtEntry,
+    StoreOptions,
+    VersionedStore,
+    empty_manifest,
+    frame_items,
+    to_us,
+    unframe_items,
+)
 
 SST_CHUNK = 250_000
 RT_HEADER = struct.Struct(">qqqB")   # ts_us, seq, expires_us, op (1 put, 0 delete)
 RT_SEQ_KEY = b"__seq__"
-FRAME = struct.Struct(">qI")
-DELETED_LEN = 0xFFFFFFFF
 
 
 def _options() -> Options:
@@ -313,28 +321,13 @@ class RocksStore(VersionedStore):
         return self.root / "incremental" / f"{seq:012d}.bin"
 
     def _log_incremental(self, seq: int, items: list[tuple[int, bytes | None]]) -> None:
-        parts = []
-        for key, value in items:
-            parts.append(FRAME.pack(key, DELETED_LEN if value is None else len(value)))
-            if value is not None:
-                parts.append(value)
-        atomic_write(self._log_path(seq), b"".join(parts))
+        atomic_write(self._log_path(seq), frame_items(items))
 
     def _read_incremental(self, seq: int) -> list[tuple[int, bytes | None]] | None:
         try:
-            blob = self._log_path(seq).read_bytes()
+            return unframe_items(self._log_path(seq).read_bytes())
         except FileNotFoundError:
             return None
-        items, pos = [], 0
-        while pos < len(blob):
-            key, length = FRAME.unpack_from(blob, pos)
-            pos += FRAME.size
-            if length == DELETED_LEN:
-                items.append((key, None))
-            else:
-                items.append((key, blob[pos:pos + length]))
-                pos += length
-        return items
 
     def _drop_incremental_logs(self, below_seq: int) -> None:
         for path in (self.root / "incremental").glob("*.bin"):

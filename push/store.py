@@ -22,6 +22,7 @@ about versions, validation and ordering lives here once, so the two backends can
 from __future__ import annotations
 
 import random
+import struct
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -556,8 +557,32 @@ class VersionedStore(ABC):
         self.close()
 
 
-# Packed real-time entry shared by both backends' value encoding: ts_us, seq, expires_us, op.
-RT_HEADER_FIELDS = ("ts_us", "seq", "expires_us", "op")
+FRAME = struct.Struct(">qI")
+DELETED_LEN = 0xFFFFFFFF
+
+
+def frame_items(items: Sequence[tuple[int, bytes | None]]) -> bytes:
+    """An incremental batch as bytes: (key, length) frames, length 0xFFFFFFFF for a delete."""
+    parts = []
+    for key, value in items:
+        parts.append(FRAME.pack(key, DELETED_LEN if value is None else len(value)))
+        if value is not None:
+            parts.append(value)
+    return b"".join(parts)
+
+
+def unframe_items(blob: bytes) -> list[tuple[int, bytes | None]]:
+    items: list[tuple[int, bytes | None]] = []
+    pos = 0
+    while pos < len(blob):
+        key, length = FRAME.unpack_from(blob, pos)
+        pos += FRAME.size
+        if length == DELETED_LEN:
+            items.append((key, None))
+        else:
+            items.append((key, blob[pos:pos + length]))
+            pos += length
+    return items
 
 
 def open_store(url: str, options: StoreOptions | None = None, clock: Callable[[], float] = time.time,
