@@ -76,13 +76,14 @@ def generate(lake_root: str | Path, start: str, days: int, members: int, seed: i
     for day in range(days):
         ds = (dt.date.fromisoformat(start) + dt.timedelta(days=day)).isoformat()
         simulated = world.advance(day, render.MEMBER_ID_BASE)
-        columns = render.day_columns(world, simulated)
+        renderers = render.day_tables(world, simulated)
         crlf = _crlf_tables(seed, day, options.crlf_share)
         per_day[ds] = {}
         for table in TABLES:
+            rows, rendering = renderers[table]
             written: TableDay = write_table_day(
                 root, table, ds, (world.start_day + day) * DAY, LANDING_FORMATS[table],
-                list(LANDING_SCHEMAS[table].fieldNames()), columns[table], stream(seed, f"bad/{table}", day),
+                list(LANDING_SCHEMAS[table].fieldNames()), rows, rendering, stream(seed, f"bad/{table}", day),
                 options.bad_share, table in crlf, options.rows_per_file)
             if table == "events":
                 written.extra = dict(sorted(simulated.counts.items()))

@@ -118,9 +118,12 @@ def serve_pages(rng: np.random.Generator, graph: Adjacency, coworkers: Groups, p
     is_candidate[is_candidate] = ~graph.connected(viewer[is_candidate], candidate[is_candidate])
     request, candidate, score = request[is_candidate], candidate[is_candidate], score[is_candidate]
 
-    pair, first = np.unique(request * graph.n + candidate, return_index=True)
-    total = np.bincount(np.searchsorted(pair, request * graph.n + candidate), weights=score, minlength=len(pair))
-    request, candidate = request[first], candidate[first]
+    pair = request * graph.n + candidate
+    order = np.argsort(pair, kind="stable")
+    pair, score = pair[order], score[order]
+    starts = np.flatnonzero(np.concatenate(([True], pair[1:] != pair[:-1]))) if len(pair) else np.empty(0, int)
+    total = np.add.reduceat(score, starts) if len(starts) else np.empty(0)
+    request, candidate = pair[starts] // graph.n, pair[starts] % graph.n
     order = np.lexsort((candidate, -total, request))
     request, candidate, total = request[order], candidate[order], total[order]
     group_start = np.searchsorted(request, request, side="left")

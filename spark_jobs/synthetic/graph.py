@@ -84,6 +84,14 @@ def colleague_edges(rng: np.random.Generator, groups: Groups, count: int) -> tup
     return src[keep], dst[keep]
 
 
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (np.unique may hash instead of sort in numpy >= 2.3; CSR needs the order)."""
+    ordered = np.sort(values)
+    if len(ordered) == 0:
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 @dataclass(frozen=True)
 class Adjacency:
     """An undirected simple graph in CSR form: self-loops dropped, duplicates merged, neighbours sorted."""
@@ -98,7 +106,7 @@ class Adjacency:
         keep = src != dst
         a = np.concatenate((src[keep], dst[keep])).astype(np.int64)
         b = np.concatenate((dst[keep], src[keep])).astype(np.int64)
-        keys = np.unique(a * n + b)
+        keys = sorted_distinct(a * n + b)
         heads = keys // n
         indptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(heads, minlength=n), out=indptr[1:])

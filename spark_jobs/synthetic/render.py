@@ -5,6 +5,8 @@ value becomes its CSV text or JSON literal (see `writer`). Columns come from the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from spark_jobs.synthetic import events as ev
@@ -31,8 +33,7 @@ def _nullable(values: np.ndarray, present: np.ndarray, null: str) -> list[str]:
     return [v if keep else null for v, keep in zip(_text(values), present.tolist(), strict=True)]
 
 
-def members(world: World, day: Day) -> Columns:
-    m = day.new_members
+def members(world: World, m: np.ndarray) -> Columns:
     return {
         "member_id": _text(MEMBER_ID_BASE + m),
         "industry": np.asarray(population.INDUSTRIES)[world.industry[m]].tolist(),
@@ -41,8 +42,7 @@ def members(world: World, day: Day) -> Columns:
     }
 
 
-def connections(day: Day) -> Columns:
-    src, dst, at = day.edges
+def connections(src: np.ndarray, dst: np.ndarray, at: np.ndarray) -> Columns:
     return {"src": _text(MEMBER_ID_BASE + src), "dst": _text(MEMBER_ID_BASE + dst),
             "connected_at": iso_timestamps(at).tolist()}
 
@@ -57,46 +57,68 @@ def careers(records: population.Records, org_name: str, org_base: int) -> Column
     }
 
 
+_EVENT_TYPE_TOKENS = np.asarray([f'"{t}"' for t in ev.EVENT_TYPES])
+_SURFACE_TOKENS = np.asarray([f'"{s}"' for s in ev.SURFACES] + ["null"])  # the last one is NO_VALUE
+
+
 def events(batch: ev.Events) -> Columns:
     has_request = batch.request != 0
     requests = [f'"{r:016x}"' if keep else "null"
                 for r, keep in zip(batch.request.tolist(), has_request.tolist(), strict=True)]
-    surfaces = np.asarray([f'"{s}"' for s in ev.SURFACES] + ["null"])
+    surface = np.where(batch.surface == ev.NO_VALUE, len(ev.SURFACES), batch.surface)
     return {
         "event_id": [f'"{h:016x}{lo:016x}"' for h, lo in zip(batch.id_hi.tolist(), batch.id_lo.tolist(), strict=True)],
         "member_id": _text(MEMBER_ID_BASE + batch.member),
         "ts": _quoted(iso_timestamps(batch.ts)),
-        "event_type": np.asarray([f'"{t}"' for t in ev.EVENT_TYPES])[batch.kind].tolist(),
+        "event_type": _EVENT_TYPE_TOKENS[batch.kind].tolist(),
         "candidate_id": _text(MEMBER_ID_BASE + batch.candidate),
         "request_id": requests,
-        "surface": surfaces[np.where(batch.surface == ev.NO_VALUE, len(ev.SURFACES), batch.surface)].tolist(),
+        "surface": _SURFACE_TOKENS[surface].tolist(),
         "position": _nullable(batch.position, batch.position != ev.NO_VALUE, "null"),
         "dwell_ms": _nullable(batch.dwell, batch.dwell != ev.NO_VALUE, "null"),
     }
 
 
-def assignments(day: Day) -> Columns:
+def assignment_rows(day: Day) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(member, assigned_at, experiment index) per row: every experiment for every assigned member,
+    ordered by time, then member, then experiment."""
     member, at = day.assigned
+    count = len(experiments.EXPERIMENTS)
+    rows = (np.tile(member, count), np.tile(at, count), np.repeat(np.arange(count), len(member)))
+    order = np.lexsort((rows[2], rows[0], rows[1]))
+    return tuple(r[order] for r in rows)
+
+
+def assignments(member: np.ndarray, at: np.ndarray, experiment: np.ndarray) -> Columns:
     ids = MEMBER_ID_BASE + member
-    experiment_rows = len(experiments.EXPERIMENTS)
-    columns: Columns = {"member_id": [], "experiment": [], "variant": [], "assigned_at": []}
-    id_text, at_text = _text(ids), _quoted(iso_timestamps(at))
-    for experiment in experiments.EXPERIMENTS:
-        variant = np.where(experiments.is_treated(experiment, ids), experiments.TREATMENT, experiments.CONTROL)
-        columns["variant"] += _quoted(variant)
-        columns["experiment"] += [f'"{experiment.name}"'] * len(ids)
-        columns["member_id"] += id_text
-        columns["assigned_at"] += at_text
-    order = np.lexsort((np.repeat(np.arange(experiment_rows), len(ids)), np.tile(at, experiment_rows)))
-    return {name: [values[i] for i in order.tolist()] for name, values in columns.items()}
+    variant = np.full(len(ids), f'"{experiments.CONTROL}"', dtype=object)
+    for number, spec in enumerate(experiments.EXPERIMENTS):
+        treated = (experiment == number) & experiments.is_treated(spec, ids)
+        variant[treated] = f'"{experiments.TREATMENT}"'
+    names = np.asarray([f'"{spec.name}"' for spec in experiments.EXPERIMENTS])
+    return {"member_id": _text(ids), "experiment": names[experiment].tolist(), "variant": variant.tolist(),
+            "assigned_at": _quoted(iso_timestamps(at))}
 
 
-def day_columns(world: World, day: Day) -> dict[str, Columns]:
+Renderer = tuple[int, Callable[[int, int], Columns]]
+
+
+def day_tables(world: World, day: Day) -> dict[str, Renderer]:
+    """Per table: the row count and a function rendering rows [low, high) of the day's file."""
+    src, dst, at = day.edges
+    assigned = assignment_rows(day)
+
+    def records(r: population.Records, low: int, high: int) -> population.Records:
+        return population.Records(r.member[low:high], r.org[low:high], r.start[low:high], r.end[low:high])
+
     return {
-        "members": members(world, day),
-        "connections": connections(day),
-        "positions": careers(day.positions, "company_id", COMPANY_ID_BASE),
-        "educations": careers(day.educations, "school_id", SCHOOL_ID_BASE),
-        "events": events(day.events),
-        "experiment_assignments": assignments(day),
+        "members": (len(day.new_members), lambda lo, hi: members(world, day.new_members[lo:hi])),
+        "connections": (len(src), lambda lo, hi: connections(src[lo:hi], dst[lo:hi], at[lo:hi])),
+        "positions": (len(day.positions),
+                      lambda lo, hi: careers(records(day.positions, lo, hi), "company_id", COMPANY_ID_BASE)),
+        "educations": (len(day.educations),
+                       lambda lo, hi: careers(records(day.educations, lo, hi), "school_id", SCHOOL_ID_BASE)),
+        "events": (len(day.events), lambda lo, hi: events(day.events.take(slice(lo, hi)))),
+        "experiment_assignments": (len(assigned[0]),
+                                   lambda lo, hi: assignments(*(a[lo:hi] for a in assigned))),
     }

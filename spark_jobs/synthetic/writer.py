@@ -10,6 +10,7 @@ never sees half a file.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,31 +53,37 @@ def good_lines(fmt: str, names: list[str], columns: dict[str, list[str]]) -> lis
     return [template.format(*row) for row in zip(*(columns[n] for n in names), strict=True)]
 
 
-def write_table_day(root: Path, table: str, ds: str, day_start: int, fmt: str, names: list[str],
-                    columns: dict[str, list[str]], rng: np.random.Generator, bad_share: float, crlf: bool,
-                    rows_per_file: int) -> TableDay:
-    """Render, corrupt a share of rows, and write `landing/<table>/ds=<ds>/part-NNNNN.<ext>`."""
-    lines = good_lines(fmt, names, columns)
-    report = TableDay(crlf=crlf, good_rows=len(lines))
+RENDER_CHUNK = 100_000  # rows rendered at a time: bounds memory at 1M+ members (and fixes the draw order)
+
+
+def write_table_day(root: Path, table: str, ds: str, day_start: int, fmt: str, names: list[str], rows: int,
+                    render: Callable[[int, int], dict[str, list[str]]], rng: np.random.Generator,
+                    bad_share: float, crlf: bool, rows_per_file: int) -> TableDay:
+    """Render rows [0, rows) chunk by chunk, corrupt a share of them, write `part-NNNNN.<ext>` files."""
+    report = TableDay(crlf=crlf, good_rows=rows)
     kinds = BAD_KINDS[table]
-    bad_count = int(rng.binomial(len(lines), bad_share)) if lines and bad_share > 0 else 0
-    sources = np.sort(rng.integers(0, max(len(lines), 1), bad_count))
-    chosen = rng.integers(0, len(kinds), bad_count)
-    slots = np.sort(rng.integers(0, len(lines) + 1, bad_count))
-    bad_lines: list[str] = []
-    for source, which in zip(sources.tolist(), chosen.tolist(), strict=True):
-        kind = kinds[which]
-        tokens = kind.corrupt({n: columns[n][source] for n in names}, fmt, day_start, rng)
-        bad_lines.append(csv_line(names, tokens) if fmt == "csv" else json_line(names, tokens))
-        report.bad[kind.label] = report.bad.get(kind.label, 0) + 1
-    merged, bad_index = _insert(lines, bad_lines, slots.tolist())
-    labels = [kinds[w].label for w in chosen.tolist()]
-    report.rows = len(merged)
-    report.files = _write_parts(root, table, ds, fmt, names, merged, crlf, rows_per_file)
     first_line = 2 if fmt == "csv" else 1
-    for index, label in zip(bad_index, labels, strict=True):
-        part, offset = divmod(index, rows_per_file)
-        report.bad_lines.append((report.files[part], offset + first_line, label))
+    with _Parts(root / "landing" / table / f"ds={ds}", fmt, names, crlf, rows_per_file) as parts:
+        for low in range(0, rows, RENDER_CHUNK):
+            columns = render(low, min(low + RENDER_CHUNK, rows))
+            lines = good_lines(fmt, names, columns)
+            bad_count = int(rng.binomial(len(lines), bad_share)) if bad_share > 0 else 0
+            sources = np.sort(rng.integers(0, len(lines), bad_count))
+            chosen = rng.integers(0, len(kinds), bad_count).tolist()
+            slots = np.sort(rng.integers(0, len(lines) + 1, bad_count)).tolist()
+            bad_lines = []
+            for source, which in zip(sources.tolist(), chosen, strict=True):
+                tokens = kinds[which].corrupt({n: columns[n][source] for n in names}, fmt, day_start, rng)
+                bad_lines.append(csv_line(names, tokens) if fmt == "csv" else json_line(names, tokens))
+            merged, bad_index = _insert(lines, bad_lines, slots)
+            offset = parts.write(merged)
+            for index, which in zip(bad_index, chosen, strict=True):
+                label = kinds[which].label
+                report.bad[label] = report.bad.get(label, 0) + 1
+                part, line = divmod(offset + index, rows_per_file)
+                report.bad_lines.append((parts.name(part), line + first_line, label))
+    report.files = parts.files
+    report.rows = parts.written
     return report
 
 
@@ -94,23 +101,59 @@ def _insert(lines: list[str], extra: list[str], slots: list[int]) -> tuple[list[
     return merged, where
 
 
-def _write_parts(root: Path, table: str, ds: str, fmt: str, names: list[str], lines: list[str], crlf: bool,
-                 rows_per_file: int) -> list[str]:
-    folder = root / "landing" / table / f"ds={ds}"
-    folder.mkdir(parents=True, exist_ok=True)
-    extension = EXTENSIONS[fmt]
-    for stale in folder.glob(f"part-*.{extension}"):
-        stale.unlink()
-    end = "\r\n" if crlf else "\n"
-    header = [",".join(names)] if fmt == "csv" else []
-    written = []
-    chunks = range(0, max(len(lines), 1), rows_per_file)
-    for number, offset in enumerate(chunks):
-        path = folder / f"part-{number:05d}.{extension}"
-        body = header + lines[offset: offset + rows_per_file]
-        temporary = folder / f".{path.name}.tmp"
-        with open(temporary, "w", encoding="utf-8", newline="") as out:
-            out.write(end.join(body) + end if body else "")
-        os.replace(temporary, path)
-        written.append(str(path))
-    return written
+class _Parts:
+    """Sequential part files of at most `rows_per_file` data lines, each written to a temporary name and
+    renamed when complete. Stale parts of an earlier run in the same folder are removed first."""
+
+    def __init__(self, folder: Path, fmt: str, names: list[str], crlf: bool, rows_per_file: int) -> None:
+        self.folder, self.extension, self.rows_per_file = folder, EXTENSIONS[fmt], rows_per_file
+        self.end = "\r\n" if crlf else "\n"
+        self.header = ",".join(names) + self.end if fmt == "csv" else ""
+        self.files: list[str] = []
+        self.written = 0
+        self._out = None
+        self._in_part = 0
+
+    def name(self, part: int) -> str:
+        return str(self.folder / f"part-{part:05d}.{self.extension}")
+
+    def __enter__(self) -> _Parts:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for stale in self.folder.glob(f"part-*.{self.extension}"):
+            stale.unlink()
+        self._open()
+        return self
+
+    def _open(self) -> None:
+        path = Path(self.name(len(self.files)))
+        self._temporary = path.with_name(f".{path.name}.tmp")
+        self._out = open(self._temporary, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._out.write(self.header)
+        self.files.append(str(path))
+        self._in_part = 0
+
+    def _close(self) -> None:
+        self._out.close()
+        os.replace(self._temporary, self.files[-1])
+
+    def write(self, lines: list[str]) -> int:
+        """Append lines; returns the overall index of the first one."""
+        first = self.written
+        position = 0
+        while position < len(lines):
+            if self._in_part == self.rows_per_file:
+                self._close()
+                self._open()
+            take = min(len(lines) - position, self.rows_per_file - self._in_part)
+            self._out.write(self.end.join(lines[position:position + take]) + self.end)
+            position += take
+            self._in_part += take
+            self.written += take
+        return first
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if error_type is None:
+            self._close()
+        else:  # never leave a half-written part under its real name
+            self._out.close()
+            self._temporary.unlink(missing_ok=True)
