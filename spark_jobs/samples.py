@@ -1,0 +1,79 @@
+"""samples: labels/impressions + candidates/pairs -> training/samples, for run date R.
+
+    spark-submit spark_jobs/samples.py --date R --lake ROOT [--lookback-days 3]
+
+* Same days as labels. The labels job rewrites label days R-L .. R for late data, so this job rebuilds
+  the same sample days from them; late labels flow into samples on the next run.
+* Point in time. A sample of day D takes pair features from the newest candidates/pairs partition with
+  ds < D, the whole partition (what serving had on D), never a per-pair latest row and never D or later.
+  See `spark_jobs.attribution.point_in_time_features` for features_ds and feature_age_s.
+* Exactly one sample per labelled impression, unique keys and no feature from the future are asserted by
+  `quality.label_gates.check_samples` before the write; a failed gate leaves the published partitions as
+  they were. The partitions R-L .. R are replaced in one commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from quality.label_gates import check_samples
+from spark_jobs.attribution import point_in_time_features
+from spark_jobs.jobargs import job_parser, run_job
+from spark_jobs.labels import LABELS_TABLE, add_lookback_argument, recompute_days
+from spark_jobs.lake import Lake
+from spark_jobs.tables import DS
+
+SAMPLES_TABLE, PAIRS_TABLE = "training/samples", "candidates/pairs"
+
+
+def feature_partitions_for(published: Sequence[str], days: Sequence[str]) -> list[str]:
+    """The candidates/pairs partitions the sample days read: for each day, the newest one before it.
+    Only an I/O bound: `point_in_time_features` picks the partition per day itself."""
+    return sorted({max(older) for day in days if (older := [p for p in published if p < day])})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = job_parser("samples", __doc__)
+    add_lookback_argument(parser)
+    return parser
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
+    started = time.perf_counter()
+    lake = Lake(args.lake)
+    days = recompute_days(args.date, args.lookback_days)
+    labels = lake.read_range(spark, LABELS_TABLE, days[0], days[-1])
+    feature_days = feature_partitions_for(lake.partitions(spark, PAIRS_TABLE), days)
+    pairs = lake.read_or_empty(spark, PAIRS_TABLE).where(F.col(DS).isin(feature_days))
+    samples = labels.transform(point_in_time_features(pairs)).persist()
+    try:
+        label_rows = labels.count()
+        check_samples(samples, label_rows)
+        lake.write_partitions(samples, SAMPLES_TABLE, days)
+        per_day = samples.groupBy(DS, "features_ds").agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count("common_connections").alias("with_features"),
+        ).orderBy(DS).collect()
+    finally:
+        samples.unpersist()
+    summary = {
+        "job": "samples", "date": args.date, "days": days, "rows": label_rows,
+        "per_day": [r.asDict() for r in per_day],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(summary, sort_keys=True))
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> object:
+    return run_job(build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    main()
