@@ -63,9 +63,10 @@ def encode_value(schema_id: int, parsed_schema: Any, value: dict) -> bytes:
     return buf.getvalue()
 
 
-def decode_value(raw: bytes, schema_for: Callable[[int], Schema]) -> dict:
+def decode_value(raw: bytes, parsed_for: Callable[[int], Any]) -> dict:
+    """`parsed_for(schema_id)` returns the parsed writer schema (callers cache it: parsing is costly)."""
     (schema_id,) = SCHEMA_ID.unpack_from(raw)
-    return fastavro.schemaless_reader(io.BytesIO(raw[SCHEMA_ID.size:]), parsed(schema_for(schema_id)), None)
+    return fastavro.schemaless_reader(io.BytesIO(raw[SCHEMA_ID.size:]), parsed_for(schema_id), None)
 
 
 def schema_id_of(raw: bytes) -> int:

@@ -204,6 +204,13 @@ class RedisStore(VersionedStore):
     def _pusher_alive(self) -> bool:
         return self._holder_alive(self.r.get(self.k("lock", "push")))
 
+    def _clear_dead_locks(self) -> None:
+        for name in ("push", "manifest"):
+            key = self.k("lock", name)
+            held = self.r.get(key)
+            if held is not None and not self._holder_alive(held):
+                self._cas(keys=[key], args=[held, ""])
+
     def _check_still_pusher(self) -> None:
         held = self.r.get(self.k("lock", "push"))
         if held is None or held.decode() != getattr(self, "_push_value", None):

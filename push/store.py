@@ -109,6 +109,7 @@ class VersionedStore(ABC):
         self.options = options or StoreOptions()
         self.clock = clock
         self._schemas: dict[int, Schema] = {}
+        self._parsed: dict[int, Any] = {}
 
     # ================================================================== public API
     def push(self, avro_dir: str, push_id: str | None = None, incremental: bool = False) -> dict[str, Any]:
@@ -175,6 +176,8 @@ class VersionedStore(ABC):
         `holding_push_lock`: the caller is the (only) pusher and has not registered its version yet, so
         every building version it finds was left by a dead one."""
         killed = []
+        if not holding_push_lock:
+            self._clear_dead_locks()
         with self._mutex():
             manifest = self._load()
             building = [n for n, v in manifest["versions"].items() if v["status"] in BUILDING]
@@ -221,7 +224,13 @@ class VersionedStore(ABC):
         return sorted(set(removed))
 
     def decode(self, raw: bytes) -> dict:
-        return decode_value(raw, self.schema)
+        return decode_value(raw, self._parsed_schema)
+
+    def _parsed_schema(self, schema_id: int) -> Any:
+        found = self._parsed.get(schema_id)
+        if found is None:
+            found = self._parsed[schema_id] = parsed(self.schema(schema_id))
+        return found
 
     def schema(self, schema_id: int) -> Schema:
         if schema_id not in self._schemas:
@@ -497,6 +506,9 @@ class VersionedStore(ABC):
 
     @abstractmethod
     def _pusher_alive(self) -> bool: ...
+
+    def _clear_dead_locks(self) -> None:  # noqa: B027 - optional hook
+        """Backends whose locks outlive a killed holder (Redis keys) remove them here."""
 
     def _check_still_pusher(self) -> None:  # noqa: B027 - optional hook
         """Backends whose lock can be lost (Redis) re-check it right before the swap."""
