@@ -1,0 +1,93 @@
+"""The daily `mutuals` pipeline: one SparkSubmitOperator per job in spark_jobs/, wired by PIPELINE.
+
+This file only wires operators (style.md, "Orchestration"). Every job is the same contract
+(`spark-submit spark_jobs/<job>.py --date D --lake ROOT`, design.md), so the DAG is a table of jobs and
+their upstreams: adding a job is one line in PIPELINE plus its spark_jobs/<job>.py.
+
+Why these choices:
+- The schedule is a data-interval cron: the run for day D starts after D ends and has `ds` == D. With
+  Airflow 3's default cron semantics (`create_cron_data_intervals=False`) a run at 00:00 of D+1 would
+  get `ds` == D+1, i.e. a day that has not ended.
+- The lake root is resolved when a task renders, never while parsing: the Airflow Variable
+  `mutuals_lake` (or `AIRFLOW_VAR_MUTUALS_LAKE`) if set, else the worker's `$MUTUALS_LAKE`, else
+  `<repo>/lake`. Parsing reads no Variable, no connection and no file.
+- `spark_default` decides where Spark runs (local[*] here, YARN/k8s elsewhere); the DAG does not know.
+- Jobs overwrite one `ds` partition atomically, so retries and re-runs are safe to automate.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable
+
+# dags/ sits next to spark_jobs/; absolute() only joins with the cwd, it touches no file.
+REPO_ROOT = Path(__file__).absolute().parents[1]
+SPARK_JOBS_DIR = REPO_ROOT / "spark_jobs"
+
+# job -> the jobs it waits for. Each job is spark_jobs/<job>.py; keep this the only place edges live.
+PIPELINE: dict[str, tuple[str, ...]] = {
+    "ingest": (),
+    "graph": ("ingest",),
+    "candidates": ("graph",),
+    "recs": ("candidates",),
+    "push": ("recs",),
+    "labels": ("ingest",),
+    "samples": ("labels", "candidates"),
+}
+
+# Rendered per task instance; `default_lake_root` is a user macro, so it runs on the worker, at run time.
+LAKE_TEMPLATE = "{{ var.value.get('mutuals_lake', default_lake_root()) }}"
+DATE_TEMPLATE = "{{ ds }}"
+
+
+def default_lake_root() -> str:
+    """The lake when no Variable is set: `$MUTUALS_LAKE`, else `<repo>/lake` (design.md's `./lake`,
+    made absolute because an Airflow worker's cwd is not the repo)."""
+    return os.environ.get("MUTUALS_LAKE") or str(REPO_ROOT / "lake")
+
+
+def application_path(job: str) -> str:
+    return str(SPARK_JOBS_DIR / f"{job}.py")
+
+
+def spark_job(job: str) -> SparkSubmitOperator:
+    """One job of the pipeline as a spark-submit on `spark_default`, for day `ds` of the chosen lake."""
+    return SparkSubmitOperator(
+        task_id=job,
+        application=application_path(job),
+        application_args=["--date", DATE_TEMPLATE, "--lake", LAKE_TEMPLATE],
+        name=f"mutuals-{job}",
+        conn_id="spark_default",
+        # The driver and executors must run the interpreter that has our packages (the venv's).
+        # sys.executable is a value the interpreter already holds, not I/O.
+        env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
+    )
+
+
+with DAG(
+    dag_id="mutuals_daily",
+    description="People You May Know batch layer: ingest, graph, candidates, recs, push; labels, samples",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["mutuals", "spark", "daily"],
+    default_args={
+        "owner": "mutuals",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "execution_timeout": timedelta(hours=2),
+    },
+    user_defined_macros={"default_lake_root": default_lake_root},
+    doc_md=__doc__,
+) as dag:
+    tasks = {job: spark_job(job) for job in PIPELINE}
+    for job, upstreams in PIPELINE.items():
+        for upstream in upstreams:
+            tasks[upstream] >> tasks[job]

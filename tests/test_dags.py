@@ -1,0 +1,230 @@
+"""DAG tests: every DAG in dags/ imports cleanly, parses without connection or Variable look-ups, has tags
+and retries, and wires exactly the expected task graph of spark-submits (style.md, "Orchestration").
+
+Why a subprocess: importing Airflow reads AIRFLOW_HOME once, writes an airflow.cfg there and installs its
+own (structlog) logging for the whole interpreter. Doing that inside the shared pytest process would leak
+into every other test, so one child process (this file run as a script, `--probe`) loads the DagBags
+with a temporary AIRFLOW_HOME and reports plain JSON; the tests below assert on that report. Airflow's
+own look-up functions are spied on in the child (they are Airflow's, not our stack).
+
+Running `airflow dags test` is deliberately not a test here (about 35 s per Spark task); `make
+airflow-test` does that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DAGS_DIR = REPO_ROOT / "dags"
+PROBE_DS = "2026-01-03"
+PROBE_LAKE = "/probe/lake-from-env"
+
+# Written out by hand from the design, not read from the DAG: {task_id: downstream task_ids}.
+EXPECTED_MUTUALS_DAILY = {
+    "ingest": {"graph", "labels"},
+    "graph": {"candidates"},
+    "candidates": {"recs", "samples"},
+    "recs": {"push"},
+    "push": set(),
+    "labels": {"samples"},
+    "samples": set(),
+}
+
+# A DAG file that breaks the rule on purpose, to show the spy really catches a parse-time look-up.
+CANARY_DAG = '''
+import pendulum
+from airflow.sdk import DAG, BaseHook
+
+BaseHook.get_connection("spark_default")
+
+with DAG("canary_reads_connection", schedule=None, start_date=pendulum.datetime(2026, 1, 1), tags=["t"]):
+    pass
+'''
+
+
+# ---------------------------------------------------------------- the child process (no pytest here)
+
+
+def _probe(folders: list[str]) -> dict:
+    """Load each folder into a DagBag with connection/Variable look-ups spied on; describe what parsed."""
+    from unittest import mock
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.connection import Connection as CoreConnection
+    from airflow.models.variable import Variable as CoreVariable
+    from airflow.sdk.bases.hook import BaseHook
+    from airflow.sdk.execution_time import context as sdk_context
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    lookups: list[str] = []
+
+    def refuse(kind: str):
+        def spy(*args, **kwargs):
+            name = next((a for a in args if isinstance(a, str)), kwargs.get("conn_id") or kwargs.get("key"))
+            lookups.append(f"{kind}:{name}")
+            raise RuntimeError(f"{kind} look-up of {name!r} while parsing DAG files")
+
+        return spy
+
+    class NoVariables:
+        """Stands in for Airflow's `var.value` accessor when no Variable is set: `get` returns the default."""
+
+        def get(self, key, default=None):
+            return default
+
+    report: dict = {}
+    for folder in folders:
+        lookups.clear()
+        with (
+            mock.patch.object(BaseHook, "get_connection", refuse("connection")),
+            mock.patch.object(sdk_context, "_get_connection", refuse("connection")),
+            mock.patch.object(sdk_context, "_get_variable", refuse("variable")),
+            mock.patch.object(CoreConnection, "get_connection_from_secrets", refuse("connection")),
+            mock.patch.object(CoreVariable, "get", refuse("variable")),
+        ):
+            bag = DagBag(dag_folder=folder)
+        dags = {}
+        for dag_id, dag in bag.dags.items():
+            DagSerialization.serialize_dag(dag)  # what the DAG processor stores; raises if it cannot
+            context = {"ds": PROBE_DS, "var": {"value": NoVariables()}}
+            tasks = {}
+            for task in dag.tasks:
+                spark = {}
+                if type(task).__name__ == "SparkSubmitOperator":
+                    spark = {
+                        "application": task.application,
+                        "application_args": task.application_args,
+                        "rendered_args": task.render_template(
+                            task.application_args, context, dag.get_template_env()
+                        ),
+                        "conn_id": task._conn_id,
+                        "env_vars": task.env_vars,
+                    }
+                tasks[task.task_id] = {
+                    "operator": type(task).__name__,
+                    "retries": task.retries,
+                    "retry_delay_s": task.retry_delay.total_seconds(),
+                    "downstream": sorted(task.downstream_task_ids),
+                    **spark,
+                }
+            dags[dag_id] = {
+                "fileloc": dag.fileloc,
+                "tags": sorted(dag.tags),
+                "default_retries": dag.default_args.get("retries"),
+                "max_active_runs": dag.max_active_runs,
+                "catchup": dag.catchup,
+                "timetable": type(dag.timetable).__name__,
+                "tasks": tasks,
+            }
+        report[folder] = {
+            "import_errors": dict(bag.import_errors),
+            "lookups": list(lookups),
+            "dags": dags,
+        }
+    return report
+
+
+# ---------------------------------------------------------------- the tests
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory) -> dict:
+    """Run the probe once for the module: dags/ and a canary folder, in a child with its own AIRFLOW_HOME."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    canary = tmp_path_factory.mktemp("canary_dags")
+    (canary / "canary_dag.py").write_text(CANARY_DAG)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "MUTUALS_LAKE": PROBE_LAKE,
+    })
+    done = subprocess.run(
+        [sys.executable, __file__, "--probe", str(DAGS_DIR), str(canary)],
+        env=env, cwd=home, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, f"DAG probe failed:\n{done.stderr[-4000:]}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"dags": report[str(DAGS_DIR)], "canary": report[str(canary)]}
+
+
+def test_every_dag_file_imports_without_errors(parsed):
+    assert parsed["dags"]["import_errors"] == {}
+    dag_files = sorted(p.name for p in DAGS_DIR.glob("*.py") if "dag" in p.read_text().lower())
+    parsed_files = sorted({Path(d["fileloc"]).name for d in parsed["dags"]["dags"].values()})
+    assert parsed_files == dag_files, "every DAG file in dags/ should define at least one DAG"
+
+
+def test_parsing_looks_up_no_connection_or_variable(parsed):
+    assert parsed["dags"]["lookups"] == []
+
+
+def test_the_lookup_spy_catches_a_dag_that_reads_a_connection_while_parsing(parsed):
+    canary = parsed["canary"]
+    assert canary["lookups"] == ["connection:spark_default"]
+    assert [Path(f).name for f in canary["import_errors"]] == ["canary_dag.py"]
+
+
+def test_every_dag_has_tags_and_every_task_retries(parsed):
+    dags = parsed["dags"]["dags"]
+    assert dags, "no DAG parsed"
+    for dag_id, dag in dags.items():
+        assert dag["tags"], f"{dag_id} has no tags"
+        assert dag["default_retries"] and dag["default_retries"] >= 1, f"{dag_id} default_args has no retries"
+        for task_id, task in dag["tasks"].items():
+            assert task["retries"] >= 1, f"{dag_id}.{task_id} retries={task['retries']}"
+            assert task["retry_delay_s"] > 0, f"{dag_id}.{task_id} retries without a delay"
+
+
+def test_mutuals_daily_schedule_settings(parsed):
+    dag = parsed["dags"]["dags"]["mutuals_daily"]
+    assert (dag["catchup"], dag["max_active_runs"], dag["default_retries"]) == (False, 1, 2)
+    # the run for day D starts after D ends and has ds == D
+    assert dag["timetable"] == "CronDataIntervalTimetable"
+    assert {"mutuals", "spark"} <= set(dag["tags"])
+
+
+def test_mutuals_daily_task_graph_is_the_expected_one(parsed):
+    tasks = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]
+    assert {task_id: set(t["downstream"]) for task_id, t in tasks.items()} == EXPECTED_MUTUALS_DAILY
+
+
+def test_every_spark_task_submits_an_existing_job_file_for_ds(parsed):
+    for dag_id, dag in parsed["dags"]["dags"].items():
+        for task_id, task in dag["tasks"].items():
+            if task["operator"] != "SparkSubmitOperator":
+                continue
+            application = Path(task["application"])
+            assert application.parent == REPO_ROOT / "spark_jobs", f"{dag_id}.{task_id}: {application}"
+            assert application.is_file(), f"{dag_id}.{task_id}: {application} does not exist"
+            assert "{{ ds }}" in task["application_args"], f"{dag_id}.{task_id}: {task['application_args']}"
+            assert task["conn_id"] == "spark_default"
+
+
+def test_mutuals_daily_tasks_submit_their_own_job(parsed):
+    tasks = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]
+    assert {task_id: Path(t["application"]).name for task_id, t in tasks.items()} == {
+        "ingest": "ingest.py", "graph": "graph.py", "candidates": "candidates.py", "recs": "recs.py",
+        "push": "push.py", "labels": "labels.py", "samples": "samples.py",
+    }
+
+
+def test_mutuals_daily_args_render_the_day_and_the_run_time_lake(parsed):
+    """With no Variable set the lake comes from the worker's $MUTUALS_LAKE, read when the task renders."""
+    ingest = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]["ingest"]
+    assert ingest["rendered_args"] == ["--date", "2026-01-03", "--lake", PROBE_LAKE]
+    assert PROBE_LAKE not in json.dumps(ingest["application_args"]), "lake was baked in at parse time"
+    assert ingest["env_vars"]["PYSPARK_PYTHON"] == sys.executable
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--probe"]:
+    print(json.dumps(_probe(sys.argv[2:])))
