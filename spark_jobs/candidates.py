@@ -1,0 +1,232 @@
+"""Candidate generation for date D: triangle, co-worker, schoolmate and PPR candidates -> candidates/pairs.
+
+Reads graph/edges ds=D (symmetric, deduplicated) and the position/education records as of D (every landing
+partition ds <= D, the newest copy of each (member, organisation, start date) winning), and writes one row
+per (member, candidate) with the sources that proposed it, in the canonical order triangle, coworker,
+schoolmate, ppr, and their features.
+
+Sources, each capped at `--max-per-source` per member and each excluding the member and their existing
+connections:
+- triangle: `joins.triangles.close_triangles`, exact common connections, top K by common desc, id asc;
+- coworker / schoolmate: `joins.economic`, tenures at the same company / school overlapping >= 1 day,
+  feature = max overlap days, top K by overlap desc, id asc;
+- ppr: `joins.ppr`, only for cold members, those with fewer than `--cold-threshold` candidates from the
+  three sources above; Monte Carlo walks seeded by `--seed`.
+
+`common_connections` is always the true |N(member) & N(candidate)|: a co-worker who is also a
+friend-of-friend but fell outside the triangle top K still carries their count (computed for just those
+pairs), so features never depend on which source happened to propose a pair.
+
+    spark-submit spark_jobs/candidates.py --date D --lake ROOT [--max-per-source 100] [--seed 0]
+    mutuals run candidates --date D --lake ROOT
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from joins.economic import DEFAULT_BLOCK_SIZE, DEFAULT_HUB_THRESHOLD, latest_records_as_of, overlap_candidates
+from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PER_MEMBER, personalized_pagerank
+from joins.triangles import STRATEGIES, close_triangles
+from spark_jobs.jobargs import job_parser, run_job
+from spark_jobs.lake import Lake
+from spark_jobs.tables import CANDIDATE_PAIRS, DS, SOURCES
+
+MEMBER, CANDIDATE = "member_id", "candidate_id"
+SRC, DST = "src", "dst"
+COMMON = "common_connections"
+COWORKER_DAYS, SCHOOLMATE_DAYS, PPR_SCORE = "coworker_overlap_days", "schoolmate_overlap_days", "ppr_score"
+
+DEFAULT_MAX_PER_SOURCE = 100
+DEFAULT_COLD_THRESHOLD = 10
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class CandidateOptions:
+    as_of: str
+    max_per_source: int = DEFAULT_MAX_PER_SOURCE
+    cold_threshold: int = DEFAULT_COLD_THRESHOLD
+    ppr_walks: int = DEFAULT_WALKS_PER_MEMBER
+    ppr_max_length: int = DEFAULT_MAX_LENGTH
+    ppr_restart_prob: float = DEFAULT_RESTART_PROB
+    seed: int = DEFAULT_SEED
+    hub_threshold: int = DEFAULT_HUB_THRESHOLD
+    block_size: int = DEFAULT_BLOCK_SIZE
+    triangle_strategy: str = "auto"
+
+
+def with_exact_common_connections(edges: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Pairs (member_id, candidate_id) -> the same pairs plus common_connections = |N(m) & N(c)| (0 if none).
+
+    Only for pairs that no triangle row covers. Each pair expands the neighbour list of its endpoint with
+    the smaller degree and probes the other endpoint's edges, so a hub member costs min-degree rows per
+    pair, not its own degree.
+    """
+    adjacency = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
+    degrees = adjacency.groupBy(SRC).agg(F.count(F.lit(1)).alias("degree"))
+
+    def transform(pairs: DataFrame) -> DataFrame:
+        member_degree = degrees.select(F.col(SRC).alias(MEMBER), F.col("degree").alias("m_degree"))
+        candidate_degree = degrees.select(F.col(SRC).alias(CANDIDATE), F.col("degree").alias("c_degree"))
+        with_degrees = (
+            pairs.join(member_degree, on=MEMBER, how="left").join(candidate_degree, on=CANDIDATE, how="left")
+        )
+        is_member_smaller = F.coalesce(F.col("m_degree"), F.lit(0)) <= F.coalesce(F.col("c_degree"), F.lit(0))
+        oriented = with_degrees.select(
+            MEMBER, CANDIDATE,
+            F.when(is_member_smaller, F.col(MEMBER)).otherwise(F.col(CANDIDATE)).alias("_expand"),
+            F.when(is_member_smaller, F.col(CANDIDATE)).otherwise(F.col(MEMBER)).alias("_probe"),
+        )
+        via = adjacency.select(F.col(SRC).alias("_expand"), F.col(DST).alias("_middle"))
+        probe = adjacency.select(F.col(SRC).alias("_probe"), F.col(DST).alias("_middle"))
+        counts = (
+            oriented.join(via, on="_expand", how="inner")
+            .join(probe, on=["_probe", "_middle"], how="inner")
+            .groupBy(MEMBER, CANDIDATE).agg(F.count(F.lit(1)).alias(COMMON))
+        )
+        return pairs.join(counts, on=[MEMBER, CANDIDATE], how="left").select(
+            F.col(MEMBER), F.col(CANDIDATE), F.coalesce(F.col(COMMON), F.lit(0)).cast("int").alias(COMMON),
+        )
+
+    return transform
+
+
+def _tagged(rows: DataFrame, source: str, **features: str) -> DataFrame:
+    """One source's rows in the common long shape: member, candidate, source, and its own features."""
+    columns = {COMMON: "int", COWORKER_DAYS: "int", SCHOOLMATE_DAYS: "int", PPR_SCORE: "double"}
+    return rows.select(
+        F.col(MEMBER).cast("long").alias(MEMBER), F.col(CANDIDATE).cast("long").alias(CANDIDATE),
+        F.lit(source).alias("source"),
+        *((F.col(features[name]) if name in features else F.lit(None)).cast(kind).alias(name)
+          for name, kind in columns.items()),
+    )
+
+
+def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Graph members (src of edges) with fewer than `threshold` distinct proposed candidates."""
+
+    def transform(edges: DataFrame) -> DataFrame:
+        members = edges.select(F.col(SRC).cast("long").alias(MEMBER)).distinct()
+        counts = proposed.groupBy(MEMBER).agg(F.countDistinct(CANDIDATE).alias("_proposed"))
+        is_cold = F.coalesce(F.col("_proposed"), F.lit(0)) < threshold
+        return members.join(counts, on=MEMBER, how="left").where(is_cold).select(MEMBER)
+
+    return transform
+
+
+def merge_sources(edges: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Long rows (member, candidate, source, features) -> one row per pair in the candidates/pairs schema."""
+
+    def transform(tagged: DataFrame) -> DataFrame:
+        flags = [F.max(F.col("source") == source).alias(f"_is_{source}") for source in SOURCES]
+        merged = tagged.groupBy(MEMBER, CANDIDATE).agg(
+            *flags, F.max(COMMON).alias("_triangle_common"), F.max(COWORKER_DAYS).alias(COWORKER_DAYS),
+            F.max(SCHOOLMATE_DAYS).alias(SCHOOLMATE_DAYS), F.max(PPR_SCORE).alias(PPR_SCORE),
+        )
+        is_triangle = F.col("_is_triangle")
+        needs_count = merged.where(~is_triangle).select(MEMBER, CANDIDATE)
+        counted = needs_count.transform(with_exact_common_connections(edges)).withColumnRenamed(COMMON, "_counted")
+        sources = F.array_compact(F.array(*(F.when(F.col(f"_is_{s}"), F.lit(s)) for s in SOURCES)))
+        common = F.coalesce(F.col("_triangle_common"), F.col("_counted"), F.lit(0))
+        return merged.join(counted, on=[MEMBER, CANDIDATE], how="left").select(
+            F.col(MEMBER).cast("long").alias(MEMBER),
+            F.col(CANDIDATE).cast("long").alias(CANDIDATE),
+            sources.alias("sources"),
+            common.cast("int").alias(COMMON),
+            F.coalesce(F.col(COWORKER_DAYS), F.lit(0)).cast("int").alias(COWORKER_DAYS),
+            F.coalesce(F.col(SCHOOLMATE_DAYS), F.lit(0)).cast("int").alias(SCHOOLMATE_DAYS),
+            F.coalesce(F.col(PPR_SCORE), F.lit(0.0)).cast("double").alias(PPR_SCORE),
+        )
+
+    return transform
+
+
+def generate_candidates(
+    edges: DataFrame, positions: DataFrame, educations: DataFrame, options: CandidateOptions
+) -> DataFrame:
+    """graph edges (src, dst) + position and education records with their landing `ds` -> candidates/pairs."""
+    edges = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
+    k = options.max_per_source
+    economic = dict(hub_threshold=options.hub_threshold, block_size=options.block_size)
+    triangles = close_triangles(edges, k, strategy=options.triangle_strategy)
+    coworkers = (
+        positions.transform(latest_records_as_of([MEMBER, "company_id", "start_date"]))
+        .transform(overlap_candidates("company_id", options.as_of, k, edges, **economic))
+    )
+    schoolmates = (
+        educations.transform(latest_records_as_of([MEMBER, "school_id", "start_date"]))
+        .transform(overlap_candidates("school_id", options.as_of, k, edges, **economic))
+    )
+    proposed = (
+        _tagged(triangles, "triangle", **{COMMON: COMMON})
+        .unionByName(_tagged(coworkers, "coworker", **{COWORKER_DAYS: "overlap_days"}))
+        .unionByName(_tagged(schoolmates, "schoolmate", **{SCHOOLMATE_DAYS: "overlap_days"}))
+    )
+    ppr = edges.transform(cold_members(options.cold_threshold, proposed)).transform(personalized_pagerank(
+        edges, walks_per_member=options.ppr_walks, max_length=options.ppr_max_length,
+        restart_prob=options.ppr_restart_prob, seed=options.seed, top_k=k,
+    ))
+    return (
+        proposed.unionByName(_tagged(ppr, "ppr", **{PPR_SCORE: PPR_SCORE}))
+        .transform(merge_sources(edges))
+        .select(*CANDIDATE_PAIRS.fieldNames())
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = job_parser("candidates", __doc__)
+    parser.add_argument("--max-per-source", type=int, default=DEFAULT_MAX_PER_SOURCE,
+                        help="candidates kept per member per source (default %(default)s)")
+    parser.add_argument("--cold-threshold", type=int, default=DEFAULT_COLD_THRESHOLD,
+                        help="members with fewer triangle/economic candidates get PPR (default %(default)s)")
+    parser.add_argument("--ppr-walks", type=int, default=DEFAULT_WALKS_PER_MEMBER,
+                        help="random walks per cold member (default %(default)s)")
+    parser.add_argument("--ppr-max-length", type=int, default=DEFAULT_MAX_LENGTH,
+                        help="steps per walk (default %(default)s)")
+    parser.add_argument("--ppr-restart-prob", type=float, default=DEFAULT_RESTART_PROB,
+                        help="probability of jumping back to the member at each step (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="PPR walk seed (default %(default)s)")
+    parser.add_argument("--hub-threshold", type=int, default=DEFAULT_HUB_THRESHOLD,
+                        help="organisations with more stints take the blocked path (default %(default)s)")
+    parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE,
+                        help="stints per block on the blocked path (default %(default)s)")
+    parser.add_argument("--triangle-strategy", choices=STRATEGIES, default="auto",
+                        help="joins.triangles strategy (default %(default)s)")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> CandidateOptions:
+    return CandidateOptions(
+        as_of=args.date, max_per_source=args.max_per_source, cold_threshold=args.cold_threshold,
+        ppr_walks=args.ppr_walks, ppr_max_length=args.ppr_max_length, ppr_restart_prob=args.ppr_restart_prob,
+        seed=args.seed, hub_threshold=args.hub_threshold, block_size=args.block_size,
+        triangle_strategy=args.triangle_strategy,
+    )
+
+
+def _records_as_of(spark: SparkSession, lake: Lake, key: str, ds: str) -> DataFrame:
+    """All landing partitions up to D; a table never written reads as empty (no positions yet)."""
+    return lake.read_or_empty(spark, key).where(F.col(DS) <= ds)
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> None:
+    lake = Lake(args.lake)
+    edges = lake.read(spark, "graph/edges", ds=args.date)
+    positions = _records_as_of(spark, lake, "raw/positions", args.date)
+    educations = _records_as_of(spark, lake, "raw/educations", args.date)
+    pairs = generate_candidates(edges, positions, educations, options_from_args(args))
+    lake.write_partition(pairs, "candidates/pairs", args.date)
+
+
+def main(argv: list[str] | None = None) -> object:
+    return run_job(build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""candidates and recs jobs end to end on a tiny lake, plus the recs ordering and tie-breaks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from spark_jobs import candidates, recs
+from spark_jobs.lake import Lake
+from spark_jobs.tables import CANDIDATE_PAIRS, EDUCATIONS, GRAPH_EDGES, POSITIONS
+
+D = "2024-06-30"
+BEFORE, AFTER = "2024-06-29", "2024-07-01"
+# Graph: 1-2, 1-3, 2-4, 3-4, 4-5 and a separate 6-7.
+UNDIRECTED = [(1, 2), (1, 3), (2, 4), (3, 4), (4, 5), (6, 7)]
+SCHOOL_900_OVERLAP = (dt.date(2014, 6, 30) - dt.date(2012, 9, 1)).days + 1   # members 1 and 4: 668
+SCHOOL_901_OVERLAP = (dt.date(2022, 6, 30) - dt.date(2021, 9, 1)).days + 1   # members 5 and 7: 303
+DETERMINISTIC = "member_id long, candidate_id long, sources array<string>, common_connections int, " \
+                "coworker_overlap_days int, schoolmate_overlap_days int"
+
+
+def day(text):
+    return dt.date.fromisoformat(text) if text else None
+
+
+@pytest.fixture(scope="module")
+def tiny_lake(spark, tmp_path_factory):
+    lake = Lake(str(tmp_path_factory.mktemp("lake")))
+    connected = dt.datetime(2024, 1, 1)
+    both_ways = [(a, b, connected) for a, b in UNDIRECTED] + [(b, a, connected) for a, b in UNDIRECTED]
+    lake.write_partition(spark.createDataFrame(both_ways, GRAPH_EDGES), "graph/edges", D)
+
+    def records(rows, schema):
+        return spark.createDataFrame([(m, o, day(s), day(e)) for m, o, s, e in rows], schema)
+
+    # company 100: member 5's stint first landed open, then closed on D; member 7's lands after D.
+    lake.write_partition(records([(2, 100, "2024-01-01", None), (5, 100, "2024-05-01", None),
+                                  (6, 100, "2023-01-01", "2024-01-01")], POSITIONS), "raw/positions", BEFORE)
+    lake.write_partition(records([(5, 100, "2024-05-01", "2024-05-31")], POSITIONS), "raw/positions", D)
+    lake.write_partition(records([(7, 100, "2024-01-01", None)], POSITIONS), "raw/positions", AFTER)
+    lake.write_partition(records([
+        (1, 900, "2010-09-01", "2014-06-30"), (4, 900, "2012-09-01", "2016-06-30"),
+        (3, 900, "2013-01-01", "2013-01-31"),                    # overlaps 1 and 4, but knows both
+        (5, 901, "2020-09-01", "2022-06-30"), (7, 901, "2021-09-01", None),
+    ], EDUCATIONS), "raw/educations", D)
+    candidates.main(["--date", D, "--lake", lake.root, "--max-per-source", "1", "--cold-threshold", "2",
+                     "--ppr-walks", "200", "--ppr-max-length", "3", "--seed", "5"])
+    return lake
+
+
+def test_candidates_end_to_end(spark, tiny_lake):
+    pairs = tiny_lake.read(spark, "candidates/pairs", ds=D).drop("ds").cache()
+    assert pairs.schema.simpleString() == CANDIDATE_PAIRS.simpleString()
+    expected = spark.createDataFrame([
+        (1, 4, ["triangle", "schoolmate", "ppr"], 2, 0, SCHOOL_900_OVERLAP),
+        (2, 3, ["triangle"], 2, 0, 0),
+        (2, 5, ["coworker"], 1, 31, 0),          # friend-of-friend beyond the triangle cap: true count 1
+        (3, 2, ["triangle", "ppr"], 2, 0, 0),
+        (4, 1, ["triangle", "schoolmate", "ppr"], 2, 0, SCHOOL_900_OVERLAP),
+        (5, 2, ["triangle", "coworker"], 1, 31, 0),
+        (5, 7, ["schoolmate"], 0, 0, SCHOOL_901_OVERLAP),
+        (6, 2, ["coworker"], 0, 1, 0),           # touching on 2024-01-01: one day
+        (7, 5, ["schoolmate"], 0, 0, SCHOOL_901_OVERLAP),
+    ], DETERMINISTIC)
+    assertDataFrameEqual(pairs.drop("ppr_score"), expected)
+    has_ppr = F.array_contains("sources", "ppr")
+    ppr_scores = [r.ppr_score for r in pairs.where(has_ppr).collect()]
+    assert all(0.0 < s < 1.0 for s in ppr_scores)
+    assert pairs.where(~has_ppr & (F.col("ppr_score") != 0.0)).count() == 0
+    pairs.unpersist()
+
+
+def test_recs_end_to_end_and_rerun_is_idempotent(spark, tiny_lake):
+    for _ in range(2):
+        recs.main(["--date", D, "--lake", tiny_lake.root, "--top-k", "1"])
+    top = tiny_lake.read(spark, "recs/topk", ds=D).select("member_id", "candidate_id", "rank", "model_version")
+    expected = spark.createDataFrame(
+        [(1, 4, 1), (2, 3, 1), (3, 2, 1), (4, 1, 1), (5, 2, 1), (6, 2, 1), (7, 5, 1)],
+        "member_id long, candidate_id long, rank int",
+    ).withColumn("model_version", F.lit("heuristic-v1"))
+    assertDataFrameEqual(top, expected)
+
+
+def test_recs_ordering_and_tie_breaks(spark):
+    step = 2 * 36_500 + 1
+    rows = [  # member, candidate, sources, common, coworker days, schoolmate days, ppr
+        (1, 10, ["triangle"], 3, 0, 0, 0.0),
+        (1, 12, ["schoolmate"], 2, 0, 1000, 0.0),          # ties with 11 on score: 11 first by id
+        (1, 11, ["coworker"], 2, 1000, 0, 0.0),
+        (1, 13, ["coworker", "ppr"], 2, 10, 0, 0.9),
+        (1, 14, ["coworker", "ppr"], 2, 10, 0, 0.1),
+        (1, 15, ["ppr"], 0, 0, 0, 0.5),
+        (1, 9, ["ppr"], 0, 0, 0, 0.5),                     # ties with 15: 9 first by id
+        (1, 16, ["triangle"], 9, 0, 0, 0.0),               # already connected to 1: never recommended
+        (1, 17, ["coworker"], 0, 99_999, 0, 0.0),          # overlap is capped: cannot beat one connection
+        (2, 1, ["ppr"], 0, 0, 0, 0.25),
+    ]
+    pairs = spark.createDataFrame(rows, CANDIDATE_PAIRS)
+    edges = spark.createDataFrame([(1, 16), (16, 1)], "src long, dst long")
+    result = pairs.transform(recs.top_k_recommendations(7, edges)).drop("model_version")
+    expected = spark.createDataFrame([
+        (1, 10, 1, 3.0, ["triangle"], 3, 0, 0, 0.0),
+        (1, 11, 2, 2 + 1000 / step, ["coworker"], 2, 1000, 0, 0.0),
+        (1, 12, 3, 2 + 1000 / step, ["schoolmate"], 2, 0, 1000, 0.0),
+        (1, 13, 4, 2 + 10 / step + 0.9 / (2 * step), ["coworker", "ppr"], 2, 10, 0, 0.9),
+        (1, 14, 5, 2 + 10 / step + 0.1 / (2 * step), ["coworker", "ppr"], 2, 10, 0, 0.1),
+        (1, 17, 6, 36_500 / step, ["coworker"], 0, 99_999, 0, 0.0),
+        (1, 9, 7, 0.5 / (2 * step), ["ppr"], 0, 0, 0, 0.5),
+        (2, 1, 1, 0.25 / (2 * step), ["ppr"], 0, 0, 0, 0.25),
+    ], "member_id long, candidate_id long, rank int, score double, sources array<string>, "
+       "common_connections int, coworker_overlap_days int, schoolmate_overlap_days int, ppr_score double")
+    assertDataFrameEqual(result, expected, rtol=1e-12, atol=0.0)
