@@ -240,6 +240,16 @@ def test_companies_include_a_few_very_large_ones_with_overlapping_tenures(rows):
     assert overlapping > 0
 
 
+def test_later_days_carry_job_changes_as_the_same_position_with_a_new_end_date(rows):
+    known = {(r["member_id"], r["company_id"], r["start_date"]) for r in rows[("positions", DAYS[0])][0]}
+    for ds in DAYS[1:]:
+        today = dt.date.fromisoformat(ds)
+        day_rows = rows[("positions", ds)][0]
+        ended = [r for r in day_rows if r["end_date"] == today]
+        assert ended and all((r["member_id"], r["company_id"], r["start_date"]) in known for r in ended)
+        known |= {(r["member_id"], r["company_id"], r["start_date"]) for r in day_rows}
+
+
 def test_events_follow_served_pages(rows):
     events = [row for ds in DAYS for row in rows[("events", ds)][0]]
     kinds = Counter(row["event_type"] for row in events)

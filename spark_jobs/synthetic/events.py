@@ -157,7 +157,8 @@ def simulate_day(rng: np.random.Generator, day_start: int, graph: Adjacency, cow
                  events_per_member: float) -> DayEvents:
     """The day's requests and everything members did with them; accepts are scheduled for later days."""
     existing = graph.n
-    requests = int(rng.poisson(events_per_member * existing / EVENTS_PER_REQUEST))
+    expected = events_per_member * existing / EVENTS_PER_REQUEST
+    requests = max(1, int(rng.poisson(expected))) if expected > 0 else 0  # >= 1 page a day: files never empty
     activity = np.sqrt(graph.degree + 1.0)
     viewers = weighted_draw(rng, np.cumsum(activity), requests)
     page_sizes = rng.integers(PAGE_SIZES[0], PAGE_SIZES[1], requests)
