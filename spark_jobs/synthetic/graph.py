@@ -119,12 +119,13 @@ class Adjacency:
     def random_neighbour(self, rng: np.random.Generator, members: np.ndarray) -> np.ndarray:
         """A uniformly drawn neighbour of each member, or -1 for a member without neighbours."""
         members = np.asarray(members, np.int64)
+        if len(self.indices) == 0:
+            return np.full(len(members), -1, np.int64)
         valid = members >= 0
         safe = np.where(valid, members, 0)
         degree = self.indptr[safe + 1] - self.indptr[safe]
         offsets = np.floor(rng.random(len(members)) * degree).astype(np.int64)
-        picked = self.indices[np.minimum(self.indptr[safe] + offsets, max(len(self.indices) - 1, 0))] \
-            if len(self.indices) else np.zeros(len(members), np.int64)
+        picked = self.indices[np.minimum(self.indptr[safe] + offsets, len(self.indices) - 1)]
         return np.where(valid & (degree > 0), picked, -1)
 
     def connected(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
