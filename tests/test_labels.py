@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from quality.label_gates import (
+    DuplicateKey,
     ImpressionVolumeOutOfBand,
     LabelGateConfig,
     LabelRateOutOfBand,
@@ -224,6 +225,9 @@ def test_gates_reject_a_rate_out_of_band_and_a_volume_drop(spark):
     figures = check_labels(labels, impressions, D, unjudged, suite="t_pass")
     expected_volume = {"day_impressions": 2, "trailing_mean": 10.0, "trailing_days": 3, "ratio": 0.2}
     assert figures["volume"] == expected_volume
+    with pytest.raises(DuplicateKey, match=r"found rows sharing a key per day: \{'2026-01-10': 2\}"):
+        check_labels(labels.unionByName(labels.where(F.col("ds") == D)), impressions, D, unjudged,
+                     suite="t_keys")
 
 
 # ---------------------------------------------------------------------------------------- the job itself
@@ -246,9 +250,8 @@ def test_a_click_a_day_late_changes_the_earlier_day_after_the_next_run(spark, tm
 
     land(spark, lake, "2026-01-11", [ev("c1", 1, f"{D} 23:59:00", "click", 2, "r1", dwell=9000)])
     late = lbl(D, "r1", 1, 2, f"{D} 10:00:00", clicked=True, dwell=9000, valid=True, by="request_id")
-    for _ in range(2):  # a re-run (an Airflow retry) replaces, never duplicates
-        run_labels(spark, lake.root, "2026-01-11")
-        assertDataFrameEqual(lake.read(spark, "labels/impressions").select(LABEL_VIEW), [late])
+    run_labels(spark, lake.root, "2026-01-11")  # rewrites ds=D: one row, never a second copy
+    assertDataFrameEqual(lake.read(spark, "labels/impressions").select(LABEL_VIEW), [late])
     assertDataFrameEqual(
         lake.read(spark, "labels/unattributed").select("ds", "event_id", "reason"),
         [Row(ds=D, event_id="x1", reason="no_impression")],

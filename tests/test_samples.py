@@ -1,0 +1,94 @@
+"""Point-in-time training samples on tiny hand-built labels and feature partitions with known answers.
+
+Feature partitions carry the day in their values (common_connections = day of month), so an expected row
+says by itself which partition it came from. Expected values are written by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import DataFrame, Row
+from pyspark.testing import assertDataFrameEqual
+
+from quality.label_gates import SampleCountMismatch
+from spark_jobs import samples as samples_job
+from spark_jobs.attribution import point_in_time_features
+from spark_jobs.lake import Lake
+from spark_jobs.tables import CANDIDATE_PAIRS, LABELS_IMPRESSIONS, StructField, StructType
+
+D = "2026-01-10"
+VIEW = ["ds", "request_id", "member_id", "candidate_id", "clicked", "features_ds", "feature_age_s",
+        "common_connections", "coworker_overlap_days", "schoolmate_overlap_days", "ppr_score"]
+WITH_DS = StructType(LABELS_IMPRESSIONS.fields + [StructField("ds", LABELS_IMPRESSIONS["request_id"].dataType)])
+PAIRS_WITH_DS = StructType(CANDIDATE_PAIRS.fields + [StructField("ds", LABELS_IMPRESSIONS["request_id"].dataType)])
+
+
+def labels_df(spark, rows: list[tuple[str, str, int, int, str, bool]]) -> DataFrame:
+    """(ds, request_id, member_id, candidate_id, impression_ts, clicked) -> labels/impressions rows."""
+    full = [(req, m, c, dt.datetime.fromisoformat(shown), "pymk", 1, clicked, None, clicked, False, False, False,
+             "request_id" if clicked else None, True, ds) for ds, req, m, c, shown, clicked in rows]
+    return spark.createDataFrame(full, WITH_DS)
+
+
+def pairs_df(spark, ds: str, pairs: list[tuple[int, int]]) -> DataFrame:
+    """Features of a partition: common = day of month, coworker = 10 x day, schoolmate = 0, ppr = day/100."""
+    day = int(ds[-2:])
+    return spark.createDataFrame([(m, c, ["triangle"], day, 10 * day, 0, day / 100, ds) for m, c in pairs],
+                                 PAIRS_WITH_DS)
+
+
+def sample(ds, req, m, c, clicked, features_ds=None, age=None, day=None) -> Row:
+    has = day is not None
+    return Row(ds=ds, request_id=req, member_id=m, candidate_id=c, clicked=clicked, features_ds=features_ds,
+               feature_age_s=age, common_connections=day if has else None,
+               coworker_overlap_days=10 * day if has else None, schoolmate_overlap_days=0 if has else None,
+               ppr_score=day / 100 if has else None)
+
+
+LABELS = [
+    (D, "r1", 1, 2, f"{D} 10:00:00", True),
+    (D, "r2", 1, 3, f"{D} 10:00:05", False),  # (1, 3) is missing from the 01-09 partition
+    ("2026-01-08", "r0", 1, 2, "2026-01-08 23:00:00", False),  # no partition before 01-08
+]
+
+
+def feature_partitions(spark) -> DataFrame:
+    """(1, 2) everywhere, (1, 3) only on 01-08 and on D itself: neither may reach a sample of D."""
+    return (pairs_df(spark, "2026-01-08", [(1, 2), (1, 3)])
+            .unionByName(pairs_df(spark, "2026-01-09", [(1, 2)]))
+            .unionByName(pairs_df(spark, D, [(1, 2), (1, 3)]))
+            .unionByName(pairs_df(spark, "2026-01-11", [(1, 2), (1, 3)])))
+
+
+EXPECTED = [
+    # 01-10 10:00:00 is 36,000 s after the 01-09 partition was published (01-10 00:00 UTC)
+    sample(D, "r1", 1, 2, True, "2026-01-09", 36_000, day=9),
+    # the whole-partition rule: (1, 3) is absent from 01-09, so null features, not 01-08's or D's values
+    sample(D, "r2", 1, 3, False, "2026-01-09", 36_005),
+    sample("2026-01-08", "r0", 1, 2, False),
+]
+
+
+def test_a_sample_takes_the_newest_partition_before_its_day_never_its_own_day_or_later(spark):
+    samples = labels_df(spark, LABELS).transform(point_in_time_features(feature_partitions(spark)))
+    assertDataFrameEqual(samples.select(VIEW), EXPECTED)
+
+
+def test_samples_job_writes_one_row_per_label_and_its_gate_keeps_the_published_rows(spark, tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_partitions(labels_df(spark, LABELS), "labels/impressions", ["2026-01-08", D])
+    lake.write_partitions(feature_partitions(spark), "candidates/pairs",
+                          ["2026-01-08", "2026-01-09", D, "2026-01-11"])
+    args = samples_job.build_parser().parse_args(["--date", D, "--lake", lake.root])
+    summary = samples_job.run(spark, args)
+    assert summary["rows"] == 3
+    assertDataFrameEqual(lake.read(spark, "training/samples").select(VIEW), EXPECTED)
+
+    # a feature partition with a duplicated pair would fan a label out into two samples: the gate refuses
+    duplicated = pairs_df(spark, "2026-01-09", [(1, 2), (1, 2)])
+    lake.write_partition(duplicated.drop("ds"), "candidates/pairs", "2026-01-09")
+    with pytest.raises(SampleCountMismatch, match=r"exactly one row per labelled impression \(3 rows\), found 4"):
+        samples_job.run(spark, args)
+    assertDataFrameEqual(lake.read(spark, "training/samples").select(VIEW), EXPECTED)
