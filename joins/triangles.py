@@ -48,7 +48,6 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from joins import triangle_kernel
 from joins.csr import Csr, build_csr, split_by_weight
 from joins.naive import (
     CANDIDATE_ID,
@@ -130,6 +129,8 @@ def plan_broadcast(csr: Csr, top_k: int, max_task_bytes: int, parallelism: int) 
 def _broadcast_block_runner(plan_handle, top_k: int) -> Callable[[Iterator[pa.RecordBatch]],
                                                                   Iterator[pa.RecordBatch]]:
     def run_blocks(task_ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from joins import triangle_kernel  # numba loads in the Python workers only, not on the driver
+
         plan: BroadcastPlan = plan_handle.value
         csr = plan.csr
         for batch in task_ids:
@@ -231,6 +232,8 @@ def _node_stats(sym: DataFrame) -> pa.Table:
 
 def _work_unit_runner(top_k: int) -> Callable[[pa.Table, pa.Table], pa.Table]:
     def run_unit(sources: pa.Table, middles: pa.Table) -> pa.Table:
+        from joins import triangle_kernel  # numba loads in the Python workers only, not on the driver
+
         member, cand, common = triangle_kernel.top_k_for_work_unit(
             sources[SRC].to_numpy(), sources[DST].to_numpy(),
             middles["middle"].to_numpy(), middles["cand"].to_numpy(), top_k)
