@@ -74,7 +74,14 @@ def build_session(
     master: str | None = None,
     conf: Mapping[str, str] | None = None,
 ) -> SparkSession:
-    """Return the (shared) Spark session, configured for Delta and the lake contracts."""
+    """Return the (shared) Spark session, configured for Delta and the lake contracts.
+
+    An already active session is returned as it is: static settings (jars, master) cannot change once the
+    JVM runs, so several jobs in one process (the demo, the tests) share the first session's settings.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
     builder = SparkSession.builder.appName(app_name)
     if not launched_by_spark_submit() or master:
         builder = builder.master(master or os.environ.get("MUTUALS_SPARK_MASTER") or DEFAULT_MASTER)
