@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 # Jobs in pipeline order; each is spark_jobs/<name>.py with main(argv).
 JOBS: tuple[str, ...] = ("ingest", "graph", "candidates", "recs", "labels", "samples", "push")
-DEMO_JOBS_OVERRIDE: tuple[str, ...] | None = None
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("spark_jobs.generate", "write seeded synthetic landing files for N days"),
