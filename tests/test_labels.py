@@ -263,3 +263,82 @@ def test_a_click_a_day_late_changes_the_earlier_day_after_the_next_run(spark, tm
         run_labels(spark, lake.root, "2026-01-12", "--min-rows-for-rates", "1",
                    "--rate-band", "clicked=0.9:1.0")
     assertDataFrameEqual(lake.read(spark, "labels/impressions").select(LABEL_VIEW), [late])
+
+
+# ------------------------------------------------------------------ an independent reference, plain Python
+def reference_labels(rows: list[tuple], run_date: str, w: Windows) -> list[Row]:
+    """The issue's semantics written again, directly and slowly, in plain Python (no code shared with
+    `spark_jobs.attribution`). Events are `ev` tuples; exact duplicates only share an event_id."""
+    events = list({r[0]: r for r in rows}.values())
+    at = {r[0]: ts(r[2]) for r in events}
+    showings: dict[tuple, tuple] = {}
+    for r in sorted((r for r in events if r[3] == "impression"), key=lambda r: (at[r[0]], r[0])):
+        showings.setdefault((r[1], r[4], r[5] if r[5] is not None else at[r[0]]), r)
+    impressions = list(showings.values())
+
+    def credited(action: tuple) -> tuple[tuple | None, str | None]:
+        before = [i for i in impressions if (i[1], i[4]) == (action[1], action[4]) and at[i[0]] <= at[action[0]]]
+        same_request = [i for i in before if action[5] is not None and i[5] == action[5]]
+        if same_request:
+            return same_request[0], "request_id"
+        recent = [i for i in before if at[i[0]] >= at[action[0]] - dt.timedelta(hours=w.last_touch_hours)]
+        if not recent:
+            return None, None
+        latest = max(at[i[0]] for i in recent)
+        tied = sorted((i for i in recent if at[i[0]] == latest), key=lambda i: (i[5] is None, i[5] or "", i[0]))
+        return tied[0], "last_touch"
+
+    actions = {r[0]: (r, *credited(r)) for r in events if r[3] in ("click", "invite", "dismiss")}
+    invites = [a for a in actions.values() if a[0][3] == "invite"]
+    accepted_invites = set()
+    for acc in (r for r in events if r[3] == "accept"):
+        window = [v for v in invites if v[0][1] == acc[4] and v[0][4] == acc[1]
+                  and at[acc[0]] - dt.timedelta(days=w.accept_window_days) <= at[v[0][0]] <= at[acc[0]]]
+        if window:
+            latest = max(at[v[0][0]] for v in window)
+            accepted_invites.add(min(v[0][0] for v in window if at[v[0][0]] == latest))
+    horizon = dt.datetime.fromisoformat(run_date) + dt.timedelta(days=1)
+    out = []
+    for imp in impressions:
+        shown = at[imp[0]]
+        mine = [a for a in actions.values() if a[1] is imp]
+        clicks = sorted((a for a in mine if a[0][3] == "click"), key=lambda a: (at[a[0][0]], a[0][0]))
+        dwells = [a[0][8] for a in clicks if a[0][8] is not None]
+        window_invites = [a for a in mine if a[0][3] == "invite"
+                          and at[a[0][0]] <= shown + dt.timedelta(days=w.invite_window_days)]
+        dwell = max(dwells) if dwells else None
+        out.append(lbl(
+            imp[2][:10], imp[5], imp[1], imp[4], imp[2], clicked=bool(clicks), dwell=dwell,
+            valid=bool(clicks) and ((dwell is not None and dwell >= w.valid_dwell_ms) or bool(window_invites)),
+            invited=bool(window_invites),
+            accepted=any(v[0][0] in accepted_invites for v in window_invites),
+            dismissed=any(a[0][3] == "dismiss" for a in mine),
+            by=clicks[0][2] if clicks else None,
+            provisional=horizon < shown + dt.timedelta(days=w.invite_window_days + w.accept_window_days),
+        ))
+    return out
+
+
+def random_log(seed: int, n: int) -> list[tuple]:
+    """A dense, seeded log over 4 members on coarse 20-minute ticks, so requests collide, timestamps tie,
+    last-touch windows overlap and events repeat."""
+    import random
+
+    rnd = random.Random(seed)
+    kinds = ["impression"] * 5 + ["click"] * 3 + ["invite"] * 2 + ["accept"] * 2 + ["dismiss"]
+    rows = []
+    for k in range(n):
+        member, candidate = rnd.sample([1, 2, 3, 4], 2)
+        moment = dt.datetime(2026, 1, 9) + dt.timedelta(minutes=20 * rnd.randrange(0, 3 * 72))
+        rows.append(ev(f"e{k:03d}", member, moment.isoformat(sep=" "), rnd.choice(kinds), candidate,
+                       rnd.choice(["r1", "r2", "r3", None]), rnd.choice([None, 1000, 3000, 8000])))
+    return rows + rnd.sample(rows, n // 10)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_labels_equal_an_independent_reference_on_a_dense_random_log(spark, seed):
+    rows = random_log(seed, 160)
+    windows = Windows(last_touch_hours=6, invite_window_days=1, accept_window_days=1)
+    expected = reference_labels(rows, "2026-01-11", windows)
+    assert sum(r.clicked for r in expected) > 5 and sum(r.accepted for r in expected) > 0
+    assertDataFrameEqual(label(spark, rows, "2026-01-11", windows).select(LABEL_VIEW), expected)
