@@ -19,6 +19,10 @@ The same-organisation self-join is quadratic in the organisation's size, and lar
 like high-degree members. Organisations with more than ``hub_threshold`` stints take the blocked path so
 no single task gets the whole hub:
 
+0. *Finding hubs.* Stints are counted per organisation (a distributed aggregate). Whether any
+   organisation is a hub is checked eagerly (one small job), so the plan holds the blocked path only
+   when it has work to do; query planning time grows with plan size, and most days have no hub in a
+   small lake.
 1. *Tenure-sorted blocks.* The hub's stints are bucketed by start date into ``B = ceil(n / block_size)``
    equal-width time buckets between its earliest and latest start (an aggregate, no per-hub sort).
 2. *Salted sub-blocks.* A bucket that still holds more than ``block_size`` stints (a hiring spree, or
@@ -150,20 +154,12 @@ def _plain_pairs(stints: DataFrame) -> DataFrame:
 
 
 def _assign_blocks(hub_stints: DataFrame, block_size: int) -> DataFrame:
-    """Tenure-sorted time buckets, then salted sub-blocks for crowded buckets (see module docstring)."""
-    start_day = F.datediff(F.col(START), F.lit("1970-01-01").cast("date"))
-    with_day = hub_stints.withColumn("_day", start_day)
-    org_stats = with_day.groupBy(ORG).agg(
-        F.count(F.lit(1)).alias("_n"), F.min("_day").alias("_first"), F.max("_day").alias("_last"),
-    )
+    """Tenure-sorted time buckets, then salted sub-blocks for crowded buckets (see module docstring).
+    `hub_stints` carries its organisation's stint count and first/last start day (`_n`, `_first`, `_last`)."""
     buckets = F.ceil(F.col("_n") / F.lit(block_size))
     span = F.col("_last") - F.col("_first") + 1
     bucket = F.floor((F.col("_day") - F.col("_first")) * buckets / span).cast("long")
-    bucketed = (
-        with_day.join(org_stats, on=ORG, how="inner")
-        .withColumn("_bucket", bucket)
-        .withColumn("_buckets", buckets.cast("long"))
-    )
+    bucketed = hub_stints.withColumn("_bucket", bucket).withColumn("_buckets", buckets.cast("long"))
     bucket_sizes = bucketed.groupBy(ORG, "_bucket").agg(F.count(F.lit(1)).alias("_in_bucket"))
     salts = F.ceil(F.col("_in_bucket") / F.lit(block_size)).cast("long")
     sub_block = F.pmod(F.xxhash64(F.col(MEMBER), F.col(START)), salts)
@@ -206,9 +202,14 @@ def overlapping_tenure_pairs(
 
     def transform(stints: DataFrame) -> DataFrame:
         require_columns(stints, [MEMBER, ORG, START, END], "overlapping_tenure_pairs")
-        org_sizes = stints.groupBy(ORG).agg(F.count(F.lit(1)).alias("_org_stints"))
-        sized = stints.join(org_sizes, on=ORG, how="inner")
-        is_hub_org = F.col("_org_stints") > hub_threshold
+        start_day = F.datediff(F.col(START), F.lit("1970-01-01").cast("date"))
+        org_stats = stints.groupBy(ORG).agg(
+            F.count(F.lit(1)).alias("_n"), F.min(start_day).alias("_first"), F.max(start_day).alias("_last"),
+        )
+        is_hub_org = F.col("_n") > hub_threshold
+        if org_stats.where(is_hub_org).isEmpty():  # the common case: no blocked path in the plan
+            return _plain_pairs(stints)
+        sized = stints.join(org_stats, on=ORG, how="inner").withColumn("_day", start_day)
         plain = _plain_pairs(sized.where(~is_hub_org))
         blocked = _blocked_pairs(sized.where(is_hub_org), block_size)
         return plain.unionByName(blocked).select(MEMBER, CANDIDATE, OVERLAP_DAYS)

@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from joins.economic import DEFAULT_BLOCK_SIZE, DEFAULT_HUB_THRESHOLD, latest_records_as_of, overlap_candidates
+from joins.economic import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_HUB_THRESHOLD,
+    latest_records_as_of,
+    overlap_candidates,
+    require_columns,
+)
 from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PER_MEMBER, personalized_pagerank
 from joins.triangles import STRATEGIES, close_triangles
 from spark_jobs.jobargs import job_parser, run_job
@@ -61,37 +67,41 @@ class CandidateOptions:
     triangle_strategy: str = "auto"
 
 
-def with_exact_common_connections(edges: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Pairs (member_id, candidate_id) -> the same pairs plus common_connections = |N(m) & N(c)| (0 if none).
+def with_exact_common_connections(edges: DataFrame, known_common: str) -> Callable[[DataFrame], DataFrame]:
+    """Pairs (member_id, candidate_id, nullable `known_common`, ...) -> the same rows plus common_connections:
+    the known count where there is one, else |N(m) & N(c)| computed for just that pair (0 if none).
 
-    Only for pairs that no triangle row covers. Each pair expands the neighbour list of its endpoint with
-    the smaller degree and probes the other endpoint's edges, so a hub member costs min-degree rows per
-    pair, not its own degree.
+    Each pair that needs a count expands the neighbour list of its endpoint with the smaller degree and
+    probes the other endpoint's edges, so a hub member costs min-degree rows per pair, not its own
+    degree. One pass: rows that already know their count ride through the left joins unexpanded.
     """
     adjacency = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
     degrees = adjacency.groupBy(SRC).agg(F.count(F.lit(1)).alias("degree"))
+    via = adjacency.select(F.col(SRC).alias("_via_node"), F.col(DST).alias("_middle"))
+    probe = adjacency.select(F.col(SRC).alias("_probe_node"), F.col(DST).alias("_probe_middle"),
+                             F.lit(1).alias("_hit"))
 
     def transform(pairs: DataFrame) -> DataFrame:
-        member_degree = degrees.select(F.col(SRC).alias(MEMBER), F.col("degree").alias("m_degree"))
-        candidate_degree = degrees.select(F.col(SRC).alias(CANDIDATE), F.col("degree").alias("c_degree"))
-        with_degrees = (
+        require_columns(pairs, [MEMBER, CANDIDATE, known_common], "with_exact_common_connections")
+        keys = pairs.columns
+        member_degree = degrees.select(F.col(SRC).alias(MEMBER), F.col("degree").alias("_m_degree"))
+        candidate_degree = degrees.select(F.col(SRC).alias(CANDIDATE), F.col("degree").alias("_c_degree"))
+        is_member_smaller = F.coalesce(F.col("_m_degree"), F.lit(0)) <= F.coalesce(F.col("_c_degree"), F.lit(0))
+        needs_count = F.col(known_common).isNull()
+        oriented = (
             pairs.join(member_degree, on=MEMBER, how="left").join(candidate_degree, on=CANDIDATE, how="left")
+            .withColumn("_expand", F.when(is_member_smaller, F.col(MEMBER)).otherwise(F.col(CANDIDATE)))
+            .withColumn("_probe", F.when(is_member_smaller, F.col(CANDIDATE)).otherwise(F.col(MEMBER)))
         )
-        is_member_smaller = F.coalesce(F.col("m_degree"), F.lit(0)) <= F.coalesce(F.col("c_degree"), F.lit(0))
-        oriented = with_degrees.select(
-            MEMBER, CANDIDATE,
-            F.when(is_member_smaller, F.col(MEMBER)).otherwise(F.col(CANDIDATE)).alias("_expand"),
-            F.when(is_member_smaller, F.col(CANDIDATE)).otherwise(F.col(MEMBER)).alias("_probe"),
+        is_expanded = (F.col("_expand") == F.col("_via_node")) & needs_count
+        is_common = (F.col("_probe") == F.col("_probe_node")) & (F.col("_middle") == F.col("_probe_middle"))
+        counted = (
+            oriented.join(via, on=is_expanded, how="left")
+            .join(probe, on=is_common, how="left")
+            .groupBy(*keys).agg(F.count("_hit").alias("_counted"))
         )
-        via = adjacency.select(F.col(SRC).alias("_expand"), F.col(DST).alias("_middle"))
-        probe = adjacency.select(F.col(SRC).alias("_probe"), F.col(DST).alias("_middle"))
-        counts = (
-            oriented.join(via, on="_expand", how="inner")
-            .join(probe, on=["_probe", "_middle"], how="inner")
-            .groupBy(MEMBER, CANDIDATE).agg(F.count(F.lit(1)).alias(COMMON))
-        )
-        return pairs.join(counts, on=[MEMBER, CANDIDATE], how="left").select(
-            F.col(MEMBER), F.col(CANDIDATE), F.coalesce(F.col(COMMON), F.lit(0)).cast("int").alias(COMMON),
+        return counted.select(
+            *keys, F.coalesce(F.col(known_common), F.col("_counted")).cast("int").alias(COMMON),
         )
 
     return transform
@@ -129,16 +139,12 @@ def merge_sources(edges: DataFrame) -> Callable[[DataFrame], DataFrame]:
             *flags, F.max(COMMON).alias("_triangle_common"), F.max(COWORKER_DAYS).alias(COWORKER_DAYS),
             F.max(SCHOOLMATE_DAYS).alias(SCHOOLMATE_DAYS), F.max(PPR_SCORE).alias(PPR_SCORE),
         )
-        is_triangle = F.col("_is_triangle")
-        needs_count = merged.where(~is_triangle).select(MEMBER, CANDIDATE)
-        counted = needs_count.transform(with_exact_common_connections(edges)).withColumnRenamed(COMMON, "_counted")
         sources = F.array_compact(F.array(*(F.when(F.col(f"_is_{s}"), F.lit(s)) for s in SOURCES)))
-        common = F.coalesce(F.col("_triangle_common"), F.col("_counted"), F.lit(0))
-        return merged.join(counted, on=[MEMBER, CANDIDATE], how="left").select(
+        return merged.transform(with_exact_common_connections(edges, "_triangle_common")).select(
             F.col(MEMBER).cast("long").alias(MEMBER),
             F.col(CANDIDATE).cast("long").alias(CANDIDATE),
             sources.alias("sources"),
-            common.cast("int").alias(COMMON),
+            F.col(COMMON).cast("int").alias(COMMON),
             F.coalesce(F.col(COWORKER_DAYS), F.lit(0)).cast("int").alias(COWORKER_DAYS),
             F.coalesce(F.col(SCHOOLMATE_DAYS), F.lit(0)).cast("int").alias(SCHOOLMATE_DAYS),
             F.coalesce(F.col(PPR_SCORE), F.lit(0.0)).cast("double").alias(PPR_SCORE),
@@ -147,10 +153,11 @@ def merge_sources(edges: DataFrame) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def generate_candidates(
+def propose_candidates(
     edges: DataFrame, positions: DataFrame, educations: DataFrame, options: CandidateOptions
 ) -> DataFrame:
-    """graph edges (src, dst) + position and education records with their landing `ds` -> candidates/pairs."""
+    """Triangle, co-worker and schoolmate candidates in the long shape (member, candidate, source, features).
+    positions/educations carry their landing `ds`; the caller has already dropped partitions after D."""
     edges = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
     k = options.max_per_source
     economic = dict(hub_threshold=options.hub_threshold, block_size=options.block_size)
@@ -163,14 +170,20 @@ def generate_candidates(
         educations.transform(latest_records_as_of([MEMBER, "school_id", "start_date"]))
         .transform(overlap_candidates("school_id", options.as_of, k, edges, **economic))
     )
-    proposed = (
+    return (
         _tagged(triangles, "triangle", **{COMMON: COMMON})
         .unionByName(_tagged(coworkers, "coworker", **{COWORKER_DAYS: "overlap_days"}))
         .unionByName(_tagged(schoolmates, "schoolmate", **{SCHOOLMATE_DAYS: "overlap_days"}))
     )
+
+
+def complete_candidates(edges: DataFrame, proposed: DataFrame, options: CandidateOptions) -> DataFrame:
+    """Add PPR candidates for cold members to `proposed`, merge per pair -> the candidates/pairs rows.
+    `proposed` is read twice (cold members, merge); the job persists it so it is computed once."""
+    edges = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
     ppr = edges.transform(cold_members(options.cold_threshold, proposed)).transform(personalized_pagerank(
         edges, walks_per_member=options.ppr_walks, max_length=options.ppr_max_length,
-        restart_prob=options.ppr_restart_prob, seed=options.seed, top_k=k,
+        restart_prob=options.ppr_restart_prob, seed=options.seed, top_k=options.max_per_source,
     ))
     return (
         proposed.unionByName(_tagged(ppr, "ppr", **{PPR_SCORE: PPR_SCORE}))
@@ -220,8 +233,12 @@ def run(spark: SparkSession, args: argparse.Namespace) -> None:
     edges = lake.read(spark, "graph/edges", ds=args.date)
     positions = _records_as_of(spark, lake, "raw/positions", args.date)
     educations = _records_as_of(spark, lake, "raw/educations", args.date)
-    pairs = generate_candidates(edges, positions, educations, options_from_args(args))
-    lake.write_partition(pairs, "candidates/pairs", args.date)
+    options = options_from_args(args)
+    proposed = propose_candidates(edges, positions, educations, options).persist()
+    try:
+        lake.write_partition(complete_candidates(edges, proposed, options), "candidates/pairs", args.date)
+    finally:
+        proposed.unpersist()
 
 
 def main(argv: list[str] | None = None) -> object:
