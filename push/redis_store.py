@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import numpy as np
 import redis
 
 from push import faults
@@ -234,11 +235,16 @@ class RedisStore(VersionedStore):
         pipe.execute()
 
     # ------------------------------------------------------------------ version data
-    def _build(self, version: int, items: list[tuple[int, bytes]]) -> None:
-        for start in range(0, max(len(items), 1), MSET_BATCH):
-            batch = items[start:start + MSET_BATCH]
-            if batch:
-                self.r.mset({self._vkey(version, key): value for key, value in batch})
+    def _storage_keys(self, version: int, keys: np.ndarray) -> list[str]:
+        prefix = f"{self.ns}:v{version}:k:"
+        return [prefix + str(key) for key in keys.tolist()]
+
+    def _write_version(self, version: int, storage_keys: list[str], values: list[bytes]) -> None:
+        """MSET in batches of MSET_BATCH: one round trip per batch instead of one per key."""
+        for start in range(0, max(len(values), 1), MSET_BATCH):
+            stop = start + MSET_BATCH
+            if start < len(values):
+                self.r.mset(dict(zip(storage_keys[start:stop], values[start:stop], strict=True)))
             if start == 0:
                 faults.fault_point(faults.WRITING)
 

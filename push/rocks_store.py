@@ -27,15 +27,25 @@ import struct
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rocksdict import AccessType, IngestExternalFileOptions, Options, Rdict, SstFileWriter, WriteBatch
+import numpy as np
+from rocksdict import (
+    AccessType,
+    DBCompressionType,
+    IngestExternalFileOptions,
+    Options,
+    Rdict,
+    SstFileWriter,
+    WriteBatch,
+)
 
 from push import faults
-from push.avro_io import key_bytes, key_from_bytes
+from push.avro_io import SIGN, key_bytes, key_from_bytes
 from push.errors import CorruptStore, PushInProgress, StoreUnavailable
 from push.store import (
     DELETE,
@@ -55,7 +65,10 @@ RT_SEQ_KEY = b"__seq__"
 
 
 def _options() -> Options:
-    return Options(raw_mode=True)
+    """Raw bytes in and out (no pickling), LZ4 blocks: about as fast to write as no compression."""
+    options = Options(raw_mode=True)
+    options.set_compression_type(DBCompressionType.lz4())
+    return options
 
 
 def _open_ro(path: Path) -> Rdict:
@@ -232,17 +245,26 @@ class RocksStore(VersionedStore):
             os.close(fd)
 
     # ------------------------------------------------------------------ building
-    def _build(self, version: int, items: list[tuple[int, bytes]]) -> None:
-        """Sorted SST files, bulk-ingested (moved, not copied) into a fresh RocksDB."""
+    def _storage_keys(self, version: int, keys: np.ndarray) -> list[bytes]:
+        """`key_bytes` for a whole sorted key array at once (sign bit flipped, 8 bytes big-endian)."""
+        blob = (keys.astype(np.int64).view(np.uint64) ^ np.uint64(SIGN)).astype(">u8").tobytes()
+        return [blob[i:i + 8] for i in range(0, len(blob), 8)]
+
+    def _write_version(self, version: int, storage_keys: list[bytes], values: list[bytes]) -> None:
+        """Sorted SST files, bulk-ingested (moved, not copied) into a fresh RocksDB.
+
+        The write loop is `map` over the writer's own setter: no Python bytecode per record. Files are
+        large (SST_CHUNK keys) and never overlap, so the ingest places them in the bottom level and
+        nothing is compacted afterwards."""
         staging, target = self._staging_dir(version), self.version_dir(version)
         staging.mkdir(parents=True, exist_ok=False)
         files = []
-        for start in range(0, len(items), SST_CHUNK):
+        for start in range(0, len(values), SST_CHUNK):
             writer = SstFileWriter(options=_options())
             path = staging / f"{start // SST_CHUNK:06d}.sst"
             writer.open(str(path))
-            for key, value in items[start:start + SST_CHUNK]:
-                writer[key_bytes(key)] = value
+            stop = start + SST_CHUNK
+            deque(map(writer.__setitem__, storage_keys[start:stop], values[start:stop]), maxlen=0)
             writer.finish()
             files.append(str(path))
             if start == 0:
@@ -260,8 +282,17 @@ class RocksStore(VersionedStore):
         shutil.rmtree(staging, ignore_errors=True)
 
     def _count(self, version: int) -> int:
+        """Keys in the version. Right after a build the answer is in RocksDB's own table properties
+        (entries per SST file, counted by RocksDB as it wrote them): no deletes, nothing in memory and
+        no two files overlapping means every entry is a distinct key. Anything else is iterated."""
         db = _open_ro(self.version_dir(version))
         try:
+            files = sorted(db.live_files(), key=lambda f: f["start_key"])
+            disjoint = all(a["end_key"] < b["start_key"] for a, b in zip(files, files[1:], strict=False))
+            in_memory = (db.property_int_value("rocksdb.num-entries-active-mem-table") or 0) + (
+                db.property_int_value("rocksdb.num-entries-imm-mem-tables") or 0)
+            if disjoint and in_memory == 0 and not any(f["num_deletions"] for f in files):
+                return sum(f["num_entries"] for f in files)
             return sum(1 for _ in db.keys())  # noqa: SIM118 - Rdict iteration
         finally:
             db.close()

@@ -30,8 +30,20 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from push import faults
-from push.avro_io import PushInput, check_value, decode_value, encode_value, iter_records, open_push_input
+from push.avro_io import (
+    SCHEMA_ID,
+    PushInput,
+    RawRecords,
+    check_value,
+    decode_body,
+    decode_value,
+    encode_value,
+    open_push_input,
+    read_raw_records,
+)
 from push.errors import (
     BadArgument,
     CorruptStore,
@@ -95,6 +107,19 @@ class RtEntry:
     @property
     def order(self) -> tuple[int, int]:
         return (self.ts_us, self.seq)
+
+
+@dataclass(frozen=True)
+class SortedBatch:
+    """A version's content: distinct keys in ascending order (int64) and their stored values
+    (schema id + schemaless Avro), position for position. Arrays, not pairs: the build hands them to the
+    backend's bulk writer without per-record Python objects."""
+
+    keys: np.ndarray
+    values: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.values)
 
 
 def empty_manifest() -> dict[str, Any]:
@@ -253,7 +278,9 @@ class VersionedStore(ABC):
             except BaseException as exc:
                 self._fail_version(version, exc)
                 raise
+        began = time.perf_counter()
         self.cleanup()
+        result["timings"].update(cleanup_s=round(time.perf_counter() - began, 4), finished_epoch=time.time())
         return result
 
     def _start_version(self, push_input: PushInput, push_id: str | None
@@ -294,16 +321,21 @@ class VersionedStore(ABC):
 
     def _build_validate_swap(self, version: int, schema_id: int, push_input: PushInput,
                              push_id: str | None) -> dict[str, Any]:
-        items, records, total_bytes = self._encode_input(push_input, schema_id)
-        self._build(version, items)
+        began = time.perf_counter()
+        batch, records, total_bytes = self._collect_input(push_input, schema_id)
+        read_s = time.perf_counter() - began
+        build_started = time.time()
+        self._build(version, batch)
         self._set_version(version, data=DATA_PRESENT)
+        built = time.perf_counter()
         counted = self._count(version)
-        if counted != len(items):
-            raise ValidationFailed(f"v{version}: expected {len(items)} keys (distinct input keys), "
+        if counted != len(batch):
+            raise ValidationFailed(f"v{version}: expected {len(batch)} keys (distinct input keys), "
                                    f"found {counted} in the built version")
-        self._gate(version, len(items), total_bytes)
-        self._canary(version, items)
-        self._set_version(version, status=PUSHED, records=records, keys=len(items), bytes=total_bytes)
+        self._gate(version, len(batch), total_bytes)
+        self._canary(version, batch)
+        self._set_version(version, status=PUSHED, records=records, keys=len(batch), bytes=total_bytes)
+        validated = time.perf_counter()
         faults.fault_point(faults.WRITTEN)
         with self._mutex():
             manifest = self._load()
@@ -315,26 +347,58 @@ class VersionedStore(ABC):
             previous = manifest["current"]
             manifest["current"] = version
             self._save(manifest, swapped_to=version)
+        swapped = time.perf_counter()
         faults.fault_point(faults.SWAPPED)
         self._drop_old_realtime()
+        timings = {"read_input_s": round(read_s, 4), "build_s": round(built - began - read_s, 4),
+                   "validate_s": round(validated - built, 4), "swap_s": round(swapped - validated, 4),
+                   "build_started_epoch": build_started}
         return dict(self._result(version, entry), previous=previous, realtime_replayed=rt_applied,
-                    push_id=push_id)
+                    push_id=push_id, timings=timings)
 
-    def _encode_input(self, push_input: PushInput, schema_id: int) -> tuple[list[tuple[int, bytes]], int, int]:
-        """Decode, check and re-encode every record; sorted (key, value) pairs, duplicates resolved."""
-        schema = parsed(push_input.value_schema)
-        values: dict[int, bytes] = {}
-        records = 0
-        for where, key, value in iter_records(push_input, allow_deletes=False):
-            raw = encode_value(schema_id, schema, value)  # type: ignore[arg-type]
-            seen = values.get(key)
-            if seen is not None and seen != raw:
-                raise DuplicateKey(f"{where}: key {key} appears twice with different values")
-            values[key] = raw
-            records += 1
-        items = sorted(values.items())
-        total = sum(8 + len(v) for _, v in items)
-        return items, records, total
+    def _collect_input(self, push_input: PushInput, schema_id: int) -> tuple[SortedBatch, int, int]:
+        """Read and check every record once; keys sorted and duplicates resolved with array operations.
+
+        Identical duplicates collapse to one key; a key repeated with a different value fails naming the
+        first record (in file order) that disagrees, unless a bad record comes before it, as a streaming
+        reader would report them."""
+        raw = read_raw_records(push_input, allow_deletes=False)
+        keys = np.array(raw.keys, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        repeats = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
+        conflict = self._first_conflict(raw, order, repeats, push_input)
+        if conflict is not None:
+            raise DuplicateKey(f"{raw.where(conflict)}: key {raw.keys[conflict]} appears twice with different values")
+        if raw.error is not None:
+            raise raw.error
+        keep = np.ones(len(keys), dtype=bool)
+        keep[repeats] = False
+        prefix = SCHEMA_ID.pack(schema_id)
+        bodies = raw.values
+        values = [prefix + bodies[i] for i in order[keep].tolist()]  # type: ignore[operator]
+        total = 8 * len(values) + sum(map(len, values))
+        return SortedBatch(sorted_keys[keep], values), len(keys), total
+
+    @staticmethod
+    def _first_conflict(raw: RawRecords, order: np.ndarray, repeats: np.ndarray,
+                        push_input: PushInput) -> int | None:
+        """Position (file order) of the first record whose key was seen before with another value.
+
+        Bytes are compared first; bytes that differ are decoded and compared as values, since another
+        writer may encode an equal value differently (e.g. arrays in several blocks)."""
+        schema = None
+        first = None
+        for i in repeats.tolist():
+            here, before = int(order[i]), int(order[i - 1])
+            if raw.values[here] == raw.values[before]:
+                continue
+            if schema is None:
+                schema = parsed(push_input.value_schema)
+            if decode_body(raw.values[here], schema) == decode_body(raw.values[before], schema):
+                continue
+            first = here if first is None else min(first, here)
+        return first
 
     def _gate(self, version: int, keys: int, total_bytes: int) -> None:
         manifest = self._load()
@@ -347,10 +411,11 @@ class VersionedStore(ABC):
                     f"v{version}: {what} dropped from {old} (v{manifest['current']}) to {new} "
                     f"(-{(old - new) / old:.1%}); expected a drop of at most {self.options.max_drop:.0%}")
 
-    def _canary(self, version: int, items: list[tuple[int, bytes]]) -> None:
+    def _canary(self, version: int, batch: SortedBatch) -> None:
         """Read sampled keys back through a fresh reader of the new version; decode and compare."""
         rng = random.Random(version)
-        sample = rng.sample(items, min(self.options.canary_keys, len(items)))
+        picked = rng.sample(range(len(batch)), min(self.options.canary_keys, len(batch)))
+        sample = [(int(batch.keys[i]), batch.values[i]) for i in picked]
         found = self._read_version(version, [k for k, _ in sample])
         for (key, expected), raw in zip(sample, found, strict=True):
             if raw != expected:
@@ -400,12 +465,13 @@ class VersionedStore(ABC):
             if current is None:
                 raise NothingToRollBack(f"{self.describe()}: an incremental push needs a current version")
             schema_id = self._register_schema(manifest, push_input)
-            schema = parsed(push_input.value_schema)
-            items: dict[int, bytes | None] = {}
-            records = 0
-            for _, key, value in iter_records(push_input, allow_deletes=True):
-                items[key] = None if value is None else encode_value(schema_id, schema, value)
-                records += 1
+            raw = read_raw_records(push_input, allow_deletes=True)
+            if raw.error is not None:
+                raise raw.error
+            prefix = SCHEMA_ID.pack(schema_id)
+            items = {key: None if body is None else prefix + body   # the last record of a key wins
+                     for key, body in zip(raw.keys, raw.values, strict=True)}
+            records = len(raw.keys)
             ordered = sorted(items.items())
             targets = [current] + [int(n) for n, v in manifest["versions"].items()
                                    if v["status"] in BUILDING and v["data"] != DATA_REMOVED]
@@ -513,9 +579,17 @@ class VersionedStore(ABC):
     def _check_still_pusher(self) -> None:  # noqa: B027 - optional hook
         """Backends whose lock can be lost (Redis) re-check it right before the swap."""
 
+    def _build(self, version: int, batch: SortedBatch) -> None:
+        """Bulk-load a sorted batch into a new version's data."""
+        self._write_version(version, self._storage_keys(version, batch.keys), batch.values)
+
     @abstractmethod
-    def _build(self, version: int, items: list[tuple[int, bytes]]) -> None:
-        """Bulk-load sorted, distinct (key, value) pairs into a new version's data."""
+    def _storage_keys(self, version: int, keys: np.ndarray) -> list[Any]:
+        """The backend's own key for each (sorted, distinct) member id of a version."""
+
+    @abstractmethod
+    def _write_version(self, version: int, storage_keys: list[Any], values: list[bytes]) -> None:
+        """The write phase: already-encoded keys and values, in key order, into a new version."""
 
     @abstractmethod
     def _count(self, version: int) -> int: ...
