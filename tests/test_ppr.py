@@ -21,19 +21,15 @@ def seeds(spark, members):
     return spark.createDataFrame([(m,) for m in members], "member_id long")
 
 
-def test_path_excludes_self_and_neighbours_and_caps(spark):
+def test_path_excludes_self_and_neighbours(spark):
     edges = graph(spark, [(1, 2), (2, 3), (3, 4)])
     ppr = personalized_pagerank(edges, walks_per_member=40, max_length=5, restart_prob=0.15, seed=7, top_k=5)
-    result = seeds(spark, [1, 9]).transform(ppr)  # 9 has no connection: it cannot walk
-    assertDataFrameEqual(result.select("member_id", "candidate_id"),
-                         spark.createDataFrame([(1, 3), (1, 4)], "member_id long, candidate_id long"))
-    scores = {r.candidate_id: r.ppr_score for r in result.collect()}
+    rows = seeds(spark, [1, 9]).transform(ppr).collect()  # 9 has no connection: it cannot walk
+    assert sorted((r.member_id, r.candidate_id) for r in rows) == [(1, 3), (1, 4)]
+    scores = {r.candidate_id: r.ppr_score for r in rows}
     assert 0.0 < scores[4] < scores[3] < 1.0  # the nearer stranger is visited more often
-
-    top1 = seeds(spark, [1]).transform(
-        personalized_pagerank(edges, walks_per_member=40, max_length=5, restart_prob=0.15, seed=7, top_k=1))
-    assertDataFrameEqual(top1.select("member_id", "candidate_id"),
-                         spark.createDataFrame([(1, 3)], "member_id long, candidate_id long"))
+    # every score is visits / (walks * length): a whole number of the 200 steps
+    assert all(abs(s * 200 - round(s * 200)) < 1e-9 for s in scores.values())
 
 
 def test_same_seed_same_output_whatever_the_partitioning(spark):
@@ -54,7 +50,7 @@ def test_same_seed_same_output_whatever_the_partitioning(spark):
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", previous)
 
-    assert len(expected) == 12 * 4
+    assert len(expected) == 12 * 4  # capped at top_k=4 per member
     neighbours = {(a, b) for a, b in ring + chords} | {(b, a) for a, b in ring + chords}
     assert not [r for r in expected if (r.member_id, r.candidate_id) in neighbours or r.member_id == r.candidate_id]
     other_seed = seeds(spark, members).transform(personalized_pagerank(edges, seed=12, **options)).collect()
