@@ -581,7 +581,11 @@ class VersionedStore(ABC):
 
     def _build(self, version: int, batch: SortedBatch) -> None:
         """Bulk-load a sorted batch into a new version's data."""
+        self._prepare_version(version)
         self._write_version(version, self._storage_keys(version, batch.keys), batch.values)
+
+    def _prepare_version(self, version: int) -> None:  # noqa: B027 - optional hook
+        """Create whatever an empty version needs before its data is written."""
 
     @abstractmethod
     def _storage_keys(self, version: int, keys: np.ndarray) -> list[Any]:
