@@ -27,10 +27,13 @@ no single task gets the whole hub:
    equal-width time buckets between its earliest and latest start (an aggregate, no per-hub sort).
 2. *Salted sub-blocks.* A bucket that still holds more than ``block_size`` stints (a hiring spree, or
    everyone with the same start date) is split by a hash of (member, start) into
-   ``ceil(count / block_size)`` sub-blocks. Every block then holds about ``block_size`` stints.
+   ``ceil(count / block_size)`` sub-blocks. No block then holds much more than ``block_size`` stints
+   (hash salting is balanced only in expectation); sparse time buckets hold fewer.
 3. *Block pairs, pruned by tenure hulls.* Each block's hull is [earliest start, latest end]. Only ordered
    block pairs (l, r) whose hulls intersect can hold overlapping stints, so only those are kept. Because
-   blocks are tenure-sorted, blocks far apart in time are pruned.
+   blocks are tenure-sorted, blocks far apart in time are pruned. Known limit: one very long stint
+   stretches its block's hull over every later block, which then cannot be pruned against it; the answer
+   stays exact, only the pruning weakens.
 4. *Replicate and join on (org, l, r).* Each stint is copied to the pairs its block takes part in, as the
    left side for (block, r) and as the right side for (l, block); the join key is the block pair, so each
    task compares about ``block_size**2`` stint pairs. Every ordered pair of overlapping stints is produced
@@ -42,7 +45,8 @@ tests force ``hub_threshold`` low to check it.
 Early cap: pairs are reduced to max overlap per (member, candidate) (Spark aggregates partially inside each
 join task), existing connections are removed, and the top ``max_per_member`` by overlap desc, candidate id
 asc are kept. The ``row_number() <= K`` filter becomes a ``WindowGroupLimit`` that Spark also applies
-before the shuffle, so a hub member's full candidate list never crosses the network.
+(Partial) before the shuffle by member (checked in the physical plan), so a hub member's full candidate
+list is never gathered into one task; only per-partition top Ks are.
 """
 
 from __future__ import annotations
