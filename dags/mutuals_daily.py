@@ -46,6 +46,18 @@ LAKE_TEMPLATE = "{{ var.value.get('mutuals_lake', default_lake_root()) }}"
 DATE_TEMPLATE = "{{ ds }}"
 
 
+# Environment of every spark-submit:
+# - the driver and executors run the interpreter that has our packages (the venv's); sys.executable is
+#   a value the interpreter already holds, not I/O;
+# - PYTHONSAFEPATH=1 keeps spark_jobs/ off sys.path when a job file runs as a script, so a job named like a
+#   top-level package (spark_jobs/push.py vs push/) cannot shadow it. Jobs import `spark_jobs.*` anyway.
+SPARK_SUBMIT_ENV: dict[str, str] = {
+    "PYSPARK_PYTHON": sys.executable,
+    "PYSPARK_DRIVER_PYTHON": sys.executable,
+    "PYTHONSAFEPATH": "1",
+}
+
+
 def default_lake_root() -> str:
     """The lake when no Variable is set: `$MUTUALS_LAKE`, else `<repo>/lake` (design.md's `./lake`,
     made absolute because an Airflow worker's cwd is not the repo)."""
@@ -64,9 +76,7 @@ def spark_job(job: str) -> SparkSubmitOperator:
         application_args=["--date", DATE_TEMPLATE, "--lake", LAKE_TEMPLATE],
         name=f"mutuals-{job}",
         conn_id="spark_default",
-        # The driver and executors must run the interpreter that has our packages (the venv's).
-        # sys.executable is a value the interpreter already holds, not I/O.
-        env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
+        env_vars=SPARK_SUBMIT_ENV,
     )
 
 

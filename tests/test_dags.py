@@ -226,5 +226,11 @@ def test_mutuals_daily_args_render_the_day_and_the_run_time_lake(parsed):
     assert ingest["env_vars"]["PYSPARK_PYTHON"] == sys.executable
 
 
+def test_spark_tasks_run_job_files_without_their_folder_on_sys_path(parsed):
+    """spark_jobs/push.py run as a script would otherwise shadow the top-level `push` package."""
+    for task_id, task in parsed["dags"]["dags"]["mutuals_daily"]["tasks"].items():
+        assert task["env_vars"].get("PYTHONSAFEPATH") == "1", task_id
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["--probe"]:
     print(json.dumps(_probe(sys.argv[2:])))
