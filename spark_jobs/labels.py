@@ -11,7 +11,9 @@ What a run does (semantics in `spark_jobs.attribution`):
 * What it reads. raw/events landing partitions from R-L-H through R, where H = accept window + the
   last-touch window in whole days (15 by default): an accept on day R-L may credit an invite 14 days
   earlier whose last-touch impression was up to 24 h before it. Events stamped after R's end (R+1 00:00
-  UTC) are ignored, so the result depends only on R and what had landed.
+  UTC) are ignored, so the result depends only on R and what had landed. A request_id match has no time
+  limit in the semantics, but it can only find impressions inside this read range: an action credited by
+  request_id to an impression more than H days before the first label day is beyond what a run reads.
 * Partitions. labels/impressions ds = the impression's UTC day; labels/unattributed ds = the action's UTC
   day, with reason no_impression (click, invite, dismiss), no_invite or invite_unattributed (accept).
 * Gates (`quality.label_gates`) run before any write; a failed gate raises and the published partitions
