@@ -16,6 +16,8 @@ What a run does (semantics in `spark_jobs.attribution`):
   request_id to an impression more than H days before the first label day is beyond what a run reads.
 * Partitions. labels/impressions ds = the impression's UTC day; labels/unattributed ds = the action's UTC
   day, with reason no_impression (click, invite, dismiss), no_invite or invite_unattributed (accept).
+* Provisional rows. With the defaults (L = 3, windows 7 + 14 days) every row a daily run writes is still
+  provisional; a periodic run with --lookback-days 22 rewrites the older days with final labels.
 * Gates (`quality.label_gates`) run before any write; a failed gate raises and the published partitions
   stay as they were.
 """
