@@ -15,7 +15,16 @@ local lake wipes its store too); redis://HOST:PORT/DB targets Redis. The Avro fi
 executors into the lake folder, so on a cluster the lake must be a shared filesystem path.
 """
 
+# ruff: noqa: E402  (the sys.path guard below must run before `import push`)
 from __future__ import annotations
+
+import sys
+from pathlib import Path as _Path
+
+# Run as a script (`spark-submit spark_jobs/push.py`), Python puts spark_jobs/ first on sys.path, where this
+# very file would shadow the top-level `push` package. Drop that entry; `spark_jobs.*` imports still work.
+if sys.path and _Path(sys.path[0] or ".").resolve() == _Path(__file__).resolve().parent:
+    sys.path.pop(0)
 
 import argparse
 import ctypes
