@@ -154,7 +154,8 @@ def bench_graph(name: str, contenders: list[str], top_k: int, naive_timeout: flo
         print(f"# {name} {contender}: {json.dumps(result)}", file=sys.stderr, flush=True)
     runs = report["contenders"]
     answers = {n: (r["rows"], r["sum_common"], r["checksum"]) for n, r in runs.items() if "checksum" in r}
-    report["answers_agree"] = len(set(answers.values())) <= 1 and len(answers) == len(runs)
+    report["answers_agree"] = len(set(answers.values())) <= 1  # among the contenders that finished
+    report["unfinished"] = sorted(n for n in runs if n not in answers)
     ours = runs.get("ours", {}).get("seconds")
     if ours:
         report["ratios"] = {f"{n}_time_over_ours": round(r["seconds"] / ours, 2)
