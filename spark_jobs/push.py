@@ -166,9 +166,17 @@ def print_served_sample(lake_root: str, ds: str, count: int = 3) -> list[dict[st
             keys += [r["key"] for _, r in zip(range(count - len(keys)), fastavro.reader(fh), strict=False)]
         if len(keys) >= count:
             break
-    rows = demo_readback(default_store(lake_root), keys)
+    store = default_store(lake_root)
+    rows = demo_readback(store, keys)
+    print(f"\nserved values read back through the store ({store}); full JSON: mutuals store get --store STORE KEY")
     for row in rows:
-        print(json.dumps(row, sort_keys=True))
+        value = row["value"] or {}
+        top = ", ".join(
+            f"{c['candidate_id']} (score {c['score']:.3f}, common {c['common_connections']}, {'+'.join(c['sources'])})"
+            for c in value.get("candidates", [])[:3]
+        )
+        print(f"member {row['key']} @ version {row['version']} [{value.get('generated_ds')}, "
+              f"{value.get('model_version')}, {len(value.get('candidates', []))} candidates]: {top}")
     return rows
 
 
