@@ -118,21 +118,28 @@ def utc_day(ts: Column) -> Column:
     return F.date_format(ts, "yyyy-MM-dd")
 
 
+def first_per(keys: list[str], *order: Column) -> Transform:
+    """Keep one row per `keys`: the first in `order` (which must end in a unique tie-break)."""
+    window = Window.partitionBy(*keys).orderBy(*order).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+
+    def transform(df: DataFrame) -> DataFrame:
+        return df.withColumn("_rank", F.row_number().over(window)).where(F.col("_rank") == 1).drop("_rank")
+
+    return transform
+
+
 # ------------------------------------------------------------------------------------------------ dedup
 def dedup_events(events: DataFrame) -> DataFrame:
     """One row per event_id. The earliest ts wins; then a total order over the other columns, so the pick
     does not depend on file or partition order (duplicates are normally identical anyway)."""
     require_columns(events, [f.name for f in EVENTS.fields], "dedup_events")
-    first_copy = Window.partitionBy("event_id").orderBy(
+    first_copy = first_per(
+        ["event_id"],
         F.col("ts").asc(), F.col("event_type").asc(), F.col("member_id").asc(), F.col("candidate_id").asc(),
         F.col("request_id").asc_nulls_last(), F.col("dwell_ms").desc_nulls_last(),
         F.col("surface").asc_nulls_last(), F.col("position").asc_nulls_last(),
-    ).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    return (
-        events.withColumn("_copy", F.row_number().over(first_copy))
-        .where(F.col("_copy") == 1)
-        .select(*[F.col(f.name).cast(f.dataType) for f in EVENTS.fields])
     )
+    return events.transform(first_copy).select(*[F.col(f.name).cast(f.dataType) for f in EVENTS.fields])
 
 
 def dedup_impressions(events: DataFrame) -> DataFrame:
@@ -143,14 +150,11 @@ def dedup_impressions(events: DataFrame) -> DataFrame:
     showing_key = F.when(has_request, F.concat(F.lit("r:"), F.col("request_id"))).otherwise(
         F.concat(F.lit("t:"), F.col("ts").cast("string"))
     )
-    earliest = Window.partitionBy("member_id", "candidate_id", "_showing").orderBy(
-        F.col("ts").asc(), F.col("event_id").asc()
-    ).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    earliest = first_per(["member_id", "candidate_id", "_showing"], F.col("ts").asc(), F.col("event_id").asc())
     return (
         events.where(F.col("event_type") == IMPRESSION)
         .withColumn("_showing", showing_key)
-        .withColumn("_rank", F.row_number().over(earliest))
-        .where(F.col("_rank") == 1)
+        .transform(earliest)
         .select(
             F.col("event_id").alias("impression_id"), "request_id", "member_id", "candidate_id",
             F.col("ts").alias("impression_ts"), "surface", "position",
@@ -177,14 +181,13 @@ def _attribute_to_impressions(impressions: DataFrame, windows: Windows) -> Trans
         candidates = actions.join(imp, on=same_pair & shown_before & (is_same_request | is_in_last_touch),
                                   how="left")
         is_request_match = F.coalesce(is_same_request, F.lit(False))
-        best_first = Window.partitionBy("event_id").orderBy(
-            is_request_match.desc(), F.col("impression_ts").desc_nulls_last(),
+        best_first = first_per(
+            ["event_id"], is_request_match.desc(), F.col("impression_ts").desc_nulls_last(),
             F.col("imp_request_id").asc_nulls_last(), F.col("impression_id").asc_nulls_last(),
-        ).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        )
         has_impression = F.col("impression_id").isNotNull()
         return (
-            candidates.withColumn("_rank", F.row_number().over(best_first))
-            .where(F.col("_rank") == 1)
+            candidates.transform(best_first)
             .select(
                 "event_id", "event_type", "member_id", "candidate_id", "ts", "request_id", "dwell_ms",
                 "impression_id",
@@ -216,14 +219,13 @@ def _attribute_accepts(invites: DataFrame, windows: Windows) -> Transform:
         is_in_accept_window = F.col("invite_ts") >= F.col("ts") - _days(windows.accept_window_days)
         is_credited_invite = inviter_to_invitee & invited_before & is_in_accept_window
         candidates = accepts.join(inv, on=is_credited_invite, how="left")
-        latest_invite = Window.partitionBy("event_id").orderBy(
-            F.col("invite_ts").desc_nulls_last(), F.col("invite_event_id").asc_nulls_last()
-        ).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        latest_invite = first_per(
+            ["event_id"], F.col("invite_ts").desc_nulls_last(), F.col("invite_event_id").asc_nulls_last()
+        )
         has_invite = F.col("invite_event_id").isNotNull()
         has_impression = F.col("impression_id").isNotNull()
         return (
-            candidates.withColumn("_rank", F.row_number().over(latest_invite))
-            .where(F.col("_rank") == 1)
+            candidates.transform(latest_invite)
             .select(
                 "event_id", "event_type", "member_id", "candidate_id", "ts", "request_id", "dwell_ms",
                 "impression_id", F.col("invite_attributed_by").alias("attributed_by"),
