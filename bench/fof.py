@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-EGO_FACEBOOK = Path("/work/shared/data/ego_facebook_edges.csv")
+EGO_FACEBOOK = REPO / "data" / "ego_facebook_edges.csv"
 # pl290k is shaped like the held-out graph of the issue (about 37k members, one ~9k hub, ~290k edges).
 POWER_LAW_SIZES = {"pl100k": 100_000, "pl290k": 290_000, "pl400k": 400_000, "pl1600k": 1_600_000}
 CHECKSUM_MOD = 2**61 - 1

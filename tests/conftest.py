@@ -20,8 +20,8 @@ import pytest
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-EGO_FACEBOOK = SHARED / "data" / "ego_facebook_edges.csv"
+DATA = Path(__file__).resolve().parents[1] / "data"
+EGO_FACEBOOK = DATA / "ego_facebook_edges.csv"
 
 
 @pytest.fixture(scope="session")
