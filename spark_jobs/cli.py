@@ -2,14 +2,21 @@
 
 The CLI only dispatches: `mutuals run JOB` calls the same `main()` that `spark-submit spark_jobs/JOB.py`
 runs, so the two can never drift apart.
+
+Expected failures (every `mutuals.errors.MutualsError`) print one line, `ClassName: message`, and exit
+with their family's code (the table in `mutuals.errors`); `--traceback` or `MUTUALS_TRACEBACK=1` prints
+the whole traceback instead. Anything else is a bug and keeps its traceback (exit 1).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
+
+from mutuals.errors import TRACEBACK_ENV, run_and_exit_code
 
 # Jobs in pipeline order; each is spark_jobs/<name>.py with main(argv).
 JOBS: tuple[str, ...] = ("ingest", "graph", "candidates", "recs", "labels", "samples", "push")
@@ -21,12 +28,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("spark_jobs.demo", "what `make demo` runs: generate, then every job on local[*]"),
 }
 
-USAGE = """usage: mutuals COMMAND [ARGS...]
+USAGE = """usage: mutuals [--traceback] COMMAND [ARGS...]
 
 commands:
   run JOB --date YYYY-MM-DD [--lake ROOT]   run one job ({jobs})
 {commands}
-Every command has --help.
+Every command has --help. Expected failures print one line and exit with their family's code
+(2 usage, 3 bad input, 4 schema, 5 gate failed, 6 conflict, 7 nothing to roll back, 8 unavailable,
+9 corrupt store, 10 missing input, 11 unsafe output); --traceback (or MUTUALS_TRACEBACK=1) shows the
+traceback.
 """
 
 
@@ -48,12 +58,19 @@ def run_command(argv: Sequence[str]) -> int:
     if job not in jobs:
         print(f"mutuals run: unknown job {job!r}; known jobs: {', '.join(jobs)}", file=sys.stderr)
         return 2
-    importlib.import_module(f"spark_jobs.{job}").main(rest)
-    return 0
+    result = importlib.import_module(f"spark_jobs.{job}").main(rest)
+    return result if isinstance(result, int) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--traceback":
+        os.environ[TRACEBACK_ENV] = "1"
+        argv = argv[1:]
+    return run_and_exit_code(lambda: _dispatch(argv))
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 
 from pyspark.sql import SparkSession
@@ -16,12 +17,21 @@ from spark_jobs.lake import default_root
 from spark_jobs.session import build_session
 
 
+ISO_DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def iso_date(text: str) -> str:
-    """Validate a YYYY-MM-DD date and keep it a string (the `ds` contract)."""
+    """Validate a YYYY-MM-DD date and keep it a string (the `ds` contract).
+
+    Two messages, because they need different fixes: a value in another shape (`2026/01/02`, `2026-1-2`)
+    and a value in the right shape that is not a day of the calendar (`2026-13-01`, `2026-02-30`).
+    """
+    if not ISO_DATE_SHAPE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be YYYY-MM-DD, got {text!r}")
     try:
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--date must be YYYY-MM-DD, got {text!r}") from None
+        return dt.date(int(text[:4]), int(text[5:7]), int(text[8:])).isoformat()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a calendar date ({exc})") from None
 
 
 def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
