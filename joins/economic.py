@@ -56,6 +56,8 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from mutuals.errors import SchemaError
+
 MEMBER = "member_id"
 CANDIDATE = "candidate_id"
 ORG = "org_id"
@@ -67,7 +69,7 @@ DEFAULT_HUB_THRESHOLD = 2_000
 DEFAULT_BLOCK_SIZE = 500
 
 
-class MissingColumns(ValueError):
+class MissingColumns(SchemaError, ValueError):
     """A kernel input lacks columns it needs."""
 
 

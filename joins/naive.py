@@ -16,6 +16,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, LongType, StructField, StructType
 
+from mutuals.errors import SchemaError, UsageError
+
 SRC, DST = "src", "dst"
 MEMBER_ID, CANDIDATE_ID, COMMON = "member_id", "candidate_id", "common_connections"
 
@@ -27,15 +29,15 @@ CLOSED_TRIANGLES_SCHEMA = StructType([
 ])
 
 
-class EdgeColumnsMissing(ValueError):
+class EdgeColumnsMissing(SchemaError, ValueError):
     """The edge DataFrame lacks `src` or `dst`."""
 
 
-class EdgeColumnsNotIntegral(TypeError):
+class EdgeColumnsNotIntegral(SchemaError, TypeError):
     """`src`/`dst` exist but are not integer columns, so they cannot be member ids (longs)."""
 
 
-class TopKInvalid(ValueError):
+class TopKInvalid(UsageError, ValueError):
     """top_k is not a positive integer."""
 
 

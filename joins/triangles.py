@@ -62,6 +62,7 @@ from joins.naive import (
     symmetric_edges,
     top_k_per_member,
 )
+from mutuals.errors import UsageError
 
 __all__ = ["close_triangles", "triangle_closer", "close_triangles_from_csr", "CLOSED_TRIANGLES_SCHEMA",
            "StrategyUnknown", "TaskMemoryTooSmall", "STRATEGIES"]
@@ -77,11 +78,11 @@ ADJACENCY_ENTRY_BYTES = 48  # one (long, long) edge row in Arrow, plus the sort 
 PAIR_KEYS = ("block", "shard")
 
 
-class StrategyUnknown(ValueError):
+class StrategyUnknown(UsageError, ValueError):
     """`strategy` is not one of STRATEGIES."""
 
 
-class TaskMemoryTooSmall(ValueError):
+class TaskMemoryTooSmall(UsageError, ValueError):
     """max_task_bytes cannot hold what one task of the chosen strategy must hold."""
 
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from mutuals.errors import SchemaError
 from spark_jobs.tables import DS, EVENTS, LABELS_IMPRESSIONS, LABELS_UNATTRIBUTED, PAIR_FEATURES, TRAINING_SAMPLES
 
 Transform = Callable[[DataFrame], DataFrame]
@@ -68,7 +69,7 @@ IMPRESSION_COLUMNS = (
 PAIR_FEATURE_COLUMNS = tuple(f.name for f in PAIR_FEATURES.fields)
 
 
-class MissingColumns(ValueError):
+class MissingColumns(SchemaError, ValueError):
     """A transform's input lacks columns it needs."""
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
+from mutuals.errors import UsageError
 from spark_jobs.synthetic import render
 from spark_jobs.synthetic.seeds import stochastic_round, stream
 from spark_jobs.synthetic.timefmt import day_number
@@ -30,7 +31,7 @@ from spark_jobs.tables import LANDING_FORMATS, LANDING_SCHEMAS
 TABLES: tuple[str, ...] = tuple(LANDING_SCHEMAS)
 
 
-class GenerateArgumentError(ValueError):
+class GenerateArgumentError(UsageError, ValueError):
     """An option outside its valid range; the message says what was expected and what was given."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mutuals.errors import GateFailed
 from quality.gx_runner import validate
 from quality.landing_rules import DEFAULT_ALLOWED_LATENESS_DAYS, RULES, LandingRules, day_window
 from spark_jobs.jobargs import job_parser, run_job
@@ -30,11 +31,11 @@ from spark_jobs.tables import LANDING_FORMATS, QUARANTINE, spec
 RAW_PREFIX = "_raw_"
 
 
-class IngestCountMismatch(Exception):
+class IngestCountMismatch(GateFailed):
     """rows read != rows accepted + rows quarantined: a row would be lost."""
 
 
-class QualityGateFailed(Exception):
+class QualityGateFailed(GateFailed):
     """The GX suite found a bad row among the accepted ones; nothing was published."""
 
 
