@@ -2,18 +2,21 @@
 
 Why write spark-defaults.conf into the venv's pyspark: `spark-submit spark_jobs/JOB.py` (the design's
 contract) must find the Delta jars and extensions with no extra flags, exactly as a Python-launched
-session does. On a cluster the same settings come from `--packages` and `--conf` instead.
+session does. The same file names this venv's interpreter as `spark.pyspark.python`: spark-submit runs
+the driver and the Python workers with it, where the default `python3` on PATH has no pyarrow or numba.
+On a cluster the same settings come from `--packages` and `--conf` instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from pathlib import Path
 
 import pyspark
 
-from spark_jobs.session import BASE_CONF, DELTA_CONF
+from spark_jobs.session import BASE_CONF, DELTA_CONF, PYSPARK_PYTHON_CONF
 
 
 def write_spark_defaults(jars_dir: Path) -> Path:
@@ -24,6 +27,7 @@ def write_spark_defaults(jars_dir: Path) -> Path:
     conf_dir.mkdir(exist_ok=True)
     lines = [f"spark.jars {','.join(jars)}"]
     lines += [f"{k} {v}" for k, v in {**DELTA_CONF, **BASE_CONF}.items() if k != "spark.driver.memory"]
+    lines.append(f"{PYSPARK_PYTHON_CONF} {sys.executable}")
     target = conf_dir / "spark-defaults.conf"
     target.write_text("\n".join(lines) + "\n")
     return target

@@ -10,11 +10,18 @@ Where the master comes from, in order:
 
 Extra conf comes from the `conf` argument and from `$MUTUALS_SPARK_CONF` ("k=v,k=v"), so a cluster run
 changes no code.
+
+Which Python the workers run, as spark-submit ranks them: `spark.pyspark.python` given through `conf` or
+`$MUTUALS_SPARK_CONF`, else `$PYSPARK_PYTHON` (spark-submit exports it from its own `spark.pyspark.python`),
+else the driver's own interpreter. PySpark's fallback is the first `python3` on PATH, which outside the
+venv has neither pyarrow nor numba, so every Python UDF and mapInArrow task would die. On a cluster whose
+nodes do not have the driver's interpreter at the same path, set `spark.pyspark.python` (a shipped venv).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +29,8 @@ from pyspark.sql import SparkSession
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MASTER = "local[*]"
+PYSPARK_PYTHON_ENV = "PYSPARK_PYTHON"
+PYSPARK_PYTHON_CONF = "spark.pyspark.python"
 
 DELTA_CONF: dict[str, str] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -69,6 +78,22 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def worker_python(conf: Mapping[str, str]) -> str:
+    """The interpreter Python workers start: the user's choice if any, else the driver's own."""
+    return conf.get(PYSPARK_PYTHON_CONF) or os.environ.get(PYSPARK_PYTHON_ENV) or sys.executable
+
+
+def pin_worker_python(conf: Mapping[str, str]) -> str:
+    """Export the worker interpreter before the SparkContext exists, the only point where PySpark reads it.
+
+    PySpark takes the workers' interpreter from `$PYSPARK_PYTHON` when the context is created and never
+    from `spark.pyspark.python` (only spark-submit turns that setting into the variable), so both are set.
+    """
+    python = worker_python(conf)
+    os.environ[PYSPARK_PYTHON_ENV] = python
+    return python
+
+
 def build_session(
     app_name: str = "mutuals",
     master: str | None = None,
@@ -92,6 +117,7 @@ def build_session(
         merged["spark.jars"] = ",".join(jars)
     merged.update(_env_conf())
     merged.update(conf or {})
+    merged[PYSPARK_PYTHON_CONF] = pin_worker_python(merged)
     for key, value in merged.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
