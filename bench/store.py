@@ -184,7 +184,7 @@ def naive_push(avro: Path, put) -> int:
 
 
 def end_to_end(url: str, avro: Path, records: int, plain_dir: Path | None, redis_url: str) -> dict:
-    store = open_store(url, StoreOptions(max_drop=1.0))
+    store = open_store(url, StoreOptions(max_drop=1.0), create=True)
     began = time.perf_counter()
     result = store.push(str(avro))
     push_s = time.perf_counter() - began
@@ -348,7 +348,8 @@ def main() -> None:
         keys = list(range(args.records))
         for name, url in (("rocksdb", str(work / "store")), ("redis", f"{redis_url}?ns=bench")):
             plain_dir = work / "plain" if name == "rocksdb" else None
-            builder = open_store(str(work / "build") if name == "rocksdb" else f"{redis_url}?ns=bench_build")
+            builder = open_store(str(work / "build") if name == "rocksdb" else f"{redis_url}?ns=bench_build",
+                                 create=True)
             section: dict = {"write_phase": write_phase(builder, batch, plain_dir, redis_url)}
             builder.close()
             section["end_to_end"] = end_to_end(url, avro, args.records, plain_dir, redis_url)

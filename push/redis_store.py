@@ -1,7 +1,8 @@
 """The networked backend: the same contract on a real redis-server.
 
 Layout (prefix NS, default `mutuals`, set with `redis://HOST:PORT/DB?ns=NAME`):
-    NS:manifest         JSON: versions, statuses, counts, schemas (same document as the RocksDB manifest)
+    NS:manifest         JSON: versions, statuses, counts, schemas, settings (same document as the RocksDB
+                        manifest); the store exists once this key does
     NS:current          the pointer: the current version number
     NS:vstart           hash version -> start (µs), so a read can apply the real-time overlay
     NS:v<N>:k:<key>     one value per key per version, written with MSET batches
@@ -134,8 +135,14 @@ class RedisStore(VersionedStore):
     def describe(self) -> str:
         return self.url
 
+    def manifest_name(self) -> str:
+        return f"key {self.k('manifest')}"
+
     def unavailable_errors(self) -> tuple[type[BaseException], ...]:
         return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+    def _manifest_exists(self) -> bool:
+        return bool(self.r.exists(self.k("manifest")))
 
     def k(self, *parts: object) -> str:
         return ":".join([self.ns, *map(str, parts)])

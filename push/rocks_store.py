@@ -8,12 +8,14 @@ Layout of STORE/:
                          knows a `started` version has no live pusher
     versions/vNNNNNN/    a version's RocksDB, built from sorted SST files bulk-ingested (.sst = staging)
     leases/vNNNNNN.lock  readers hold a shared flock while they have the version open; data is removed
-                         only under an exclusive flock, so never under a reader
+                         only under an exclusive flock, so never under a reader. Created with the
+                         version, so a reader opens an existing file and a read writes nothing.
     realtime/db          the real-time overlay (one RocksDB, latest entry per key); realtime/GEN changes on
                          every write so readers reopen their read-only view
     incremental/         incremental pushes logged while a full push is building, replayed before its swap
 
 Readers open versions read-only (many processes may read while one pushes); the pusher alone writes.
+The store exists once MANIFEST.json does; the folders are made only when a push creates the store.
 """
 
 from __future__ import annotations
@@ -135,8 +137,6 @@ class RocksStore(VersionedStore):
                  clock: Callable[[], float] = time.time):
         super().__init__(options, clock)
         self.root = Path(path).resolve()
-        for sub in ("versions", "leases", "incremental", "realtime"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.root / "MANIFEST.json"
         self._tlock = threading.RLock()
         self._depth = 0
@@ -149,8 +149,18 @@ class RocksStore(VersionedStore):
     def describe(self) -> str:
         return str(self.root)
 
+    def manifest_name(self) -> str:
+        return str(self.manifest_path)
+
     def unavailable_errors(self) -> tuple[type[BaseException], ...]:
         return ()
+
+    def _manifest_exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def _create_layout(self) -> None:
+        for sub in ("versions", "leases", "incremental", "realtime"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def version_dir(self, version: int) -> Path:
         return self.root / "versions" / f"v{version:06d}"
@@ -253,9 +263,10 @@ class RocksStore(VersionedStore):
         return [blob[i:i + 8] for i in range(0, len(blob), 8)]
 
     def _prepare_version(self, version: int) -> None:
-        """The version's empty RocksDB and its SST staging folder (creating a database costs a few
-        fsyncs, the same for any write path)."""
+        """The version's empty RocksDB, its SST staging folder and its reader lease file (creating a
+        database costs a few fsyncs, the same for any write path)."""
         self._staging_dir(version).mkdir(parents=True, exist_ok=False)
+        self._lease_path(version).touch(exist_ok=True)
         Rdict(str(self.version_dir(version)), _options()).close()
 
     def _write_version(self, version: int, storage_keys: list[bytes], values: list[bytes]) -> None:

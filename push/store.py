@@ -14,6 +14,11 @@ Semantics copied from Venice, stricter where it is weak:
   real-time value when it is newer than the batch version's start; on each swap the writes inside the
   rewind window are replayed onto the new version and older ones are dropped once no retained version
   can need them. Order is (timestamp, sequence); each entry has a TTL so the overlay stays bounded.
+- The store's own settings (retention, grace period, rewind window, real-time TTL) live in its manifest:
+  recorded when the store is created by its first push, changed only by `configure`. Whoever opens the
+  store later cannot change them by passing other options, so a reader can never drop a backup.
+- Only a push creates a store (`open_store(..., create=True)`); opening one that does not exist raises
+  StoreNotFound. Reads (`get`, `versions`, opened with `recover=False`) never write to the store.
 
 Backends implement the primitives at the bottom (`_mutex`, `_load`, `_save`, `_build`, ...); everything
 about versions, validation and ordering lives here once, so the two backends cannot drift apart.
@@ -21,14 +26,16 @@ about versions, validation and ordering lives here once, so the two backends can
 
 from __future__ import annotations
 
+import functools
+import numbers
 import random
 import struct
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -48,9 +55,10 @@ from push.errors import (
     BadArgument,
     CorruptStore,
     DuplicateKey,
+    EmptyPush,
     GateFailed,
     NothingToRollBack,
-    StoreError,
+    StoreNotFound,
     StoreUnavailable,
     ValidationFailed,
 )
@@ -62,15 +70,43 @@ BUILDING = (STARTED, PUSHED)
 DATA_BUILDING, DATA_PRESENT, DATA_REMOVED = "building", "present", "removed"
 PUT, DELETE = "put", "del"
 US = 1_000_000
+KEY_MIN, KEY_MAX = -(2**63), 2**63 - 1
+SETTINGS = ("retain", "grace_s", "rewind_s", "rt_ttl_s")   # StoreOptions fields the store itself keeps
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def to_us(seconds: float) -> int:
     return int(round(seconds * US))
 
 
+def member_key(key: object) -> int:
+    """A member id as the store keys it: an integer in the signed 64-bit range of an Avro long.
+
+    Checked at the edge (CLI and API), so a bad key is a usage error naming it rather than a packing
+    error deep in a backend."""
+    if isinstance(key, str):
+        try:
+            found = int(key.strip())
+        except ValueError:
+            raise BadArgument(f"key {key!r}: expected an integer member id in [{KEY_MIN}, {KEY_MAX}]") from None
+    elif isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        found = int(key)
+    else:
+        raise BadArgument(f"key {key!r}: expected an integer member id in [{KEY_MIN}, {KEY_MAX}], "
+                          f"found a {type(key).__name__}")
+    if not KEY_MIN <= found <= KEY_MAX:
+        raise BadArgument(f"key {found}: outside the signed 64-bit range [{KEY_MIN}, {KEY_MAX}] of member ids")
+    return found
+
+
 @dataclass(frozen=True)
 class StoreOptions:
-    """Knobs an operator may change; defaults follow the issue (current plus one backup)."""
+    """Knobs an operator may change; defaults follow the issue (current plus one backup).
+
+    `retain`, `grace_s`, `rewind_s` and `rt_ttl_s` (SETTINGS) belong to the store: the values given when a
+    push creates the store are recorded in its manifest, and from then on the recorded ones win over what
+    any later opener passes (change them with `VersionedStore.configure`). `max_drop`, `canary_keys` and
+    `incremental_ids_kept` are per opener: each push may use its own gate."""
 
     retain: int = 2                 # online versions kept with data: current + backups
     max_drop: float = 0.2           # gate: refuse a swap when keys or bytes drop by more than this share
@@ -85,6 +121,15 @@ class StoreOptions:
             raise BadArgument(f"retain: expected >= 1, found {self.retain}")
         if not 0.0 <= self.max_drop <= 1.0:
             raise BadArgument(f"max_drop: expected a share in [0, 1], found {self.max_drop}")
+        for name in ("grace_s", "rewind_s"):
+            if getattr(self, name) < 0:
+                raise BadArgument(f"{name}: expected seconds >= 0, found {getattr(self, name)}")
+        if self.rt_ttl_s <= 0:
+            raise BadArgument(f"rt_ttl_s: expected seconds > 0, found {self.rt_ttl_s}")
+
+    def settings(self) -> dict[str, Any]:
+        """The fields a store records at creation, as stored in its manifest."""
+        return {name: value for name, value in asdict(self).items() if name in SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -122,9 +167,27 @@ class SortedBatch:
         return len(self.values)
 
 
-def empty_manifest() -> dict[str, Any]:
-    return {"format": 1, "current": None, "next_version": 1, "schemas": {}, "versions": {},
-            "incr_seq": 0, "incremental_push_ids": []}
+def empty_manifest(settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    manifest: dict[str, Any] = {"format": 1, "current": None, "next_version": 1, "schemas": {}, "versions": {},
+                                "incr_seq": 0, "incremental_push_ids": []}
+    if settings is not None:
+        manifest["settings"] = dict(settings)
+    return manifest
+
+
+def maps_unavailable(doing: str) -> Callable[[F], F]:
+    """Backend connection failures (Redis down, connection refused) inside the decorated public call become
+    StoreUnavailable naming the store, so callers see one failure family whatever the backend."""
+    def wrap(method: F) -> F:
+        @functools.wraps(method)
+        def call(self: VersionedStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except self.unavailable_errors() as exc:
+                raise StoreUnavailable(f"{self.describe()}: backend unreachable during {doing} "
+                                       f"({type(exc).__name__}: {exc})") from exc
+        return call  # type: ignore[return-value]
+    return wrap
 
 
 class VersionedStore(ABC):
@@ -137,30 +200,72 @@ class VersionedStore(ABC):
         self._parsed: dict[int, Any] = {}
 
     # ================================================================== public API
-    def push(self, avro_dir: str, push_id: str | None = None, incremental: bool = False) -> dict[str, Any]:
-        """Full (or incremental) push of a push-input folder; returns what the CLI prints."""
-        push_input = open_push_input(avro_dir)   # headers only: a bad folder fails before any state change
-        try:
-            if incremental:
-                return self._incremental_push(push_input, push_id)
-            return self._full_push(push_input, push_id)
-        except StoreError:
-            raise
-        except self.unavailable_errors() as exc:
-            raise StoreUnavailable(f"{self.describe()}: backend unavailable during push "
-                                   f"({type(exc).__name__}: {exc}); the current version is unchanged") from exc
+    @maps_unavailable("push (the current version is unchanged)")
+    def push(self, avro_dir: str, push_id: str | None = None, incremental: bool = False,
+             allow_empty: bool = False) -> dict[str, Any]:
+        """Full (or incremental) push of a push-input folder; returns what the CLI prints.
 
+        A full push of zero records is refused (EmptyPush) unless `allow_empty`: an empty version served
+        by mistake answers "no recommendations" for every member. The shrink gate still applies to an
+        allowed empty push when a current version exists."""
+        push_input = open_push_input(avro_dir)   # headers only: a bad folder fails before any state change
+        if incremental:
+            return self._incremental_push(push_input, push_id)
+        return self._full_push(push_input, push_id, allow_empty)
+
+    @maps_unavailable("get")
     def get(self, keys: Sequence[int]) -> Read:
         """Values of `keys`, all from one version (None for an absent key)."""
-        version, raws = self._get_raw([int(k) for k in keys], to_us(self.clock()))
+        version, raws = self._get_raw([member_key(k) for k in keys], to_us(self.clock()))
         return Read(version, [None if raw is None else self.decode(raw) for raw in raws])
 
+    @maps_unavailable("exists")
+    def exists(self) -> bool:
+        """Whether the store has been created (its manifest is there)."""
+        return self._manifest_exists()
+
+    @maps_unavailable("create")
+    def create(self) -> bool:
+        """Create the store with this opener's settings unless it exists; True when this call created it."""
+        self._create_layout()
+        with self._mutex():
+            if self._manifest_exists():
+                return False
+            self._save(empty_manifest(self.options.settings()))
+            return True
+
+    def effective_options(self, manifest: dict[str, Any]) -> StoreOptions:
+        """This opener's options with the store's recorded settings in place of its own."""
+        stored = manifest.get("settings") or {}
+        return replace(self.options, **{name: stored[name] for name in SETTINGS if name in stored})
+
+    @maps_unavailable("settings")
+    def settings(self) -> dict[str, Any]:
+        """The settings the store runs with (recorded ones; this opener's for a store that has none yet)."""
+        return self.effective_options(self._load()).settings()
+
+    @maps_unavailable("configure")
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change recorded settings (SETTINGS names only) and return all of them. Retention takes effect at
+        the next cleanup (push, rollback, or open with recovery)."""
+        unknown = sorted(set(changes) - set(SETTINGS))
+        if unknown:
+            raise BadArgument(f"configure: expected settings among {', '.join(SETTINGS)}, found {', '.join(unknown)}")
+        with self._mutex():
+            manifest = self._load()
+            updated = replace(self.effective_options(manifest), **changes)   # validates the new values
+            manifest["settings"] = updated.settings()
+            self._save(manifest)
+        return dict(manifest["settings"])
+
+    @maps_unavailable("versions")
     def versions(self) -> dict[str, Any]:
         manifest = self._load()
         rows = [dict(v, current=(int(n) == manifest["current"])) for n, v in sorted(
             manifest["versions"].items(), key=lambda kv: int(kv[0]))]
         return {"store": self.describe(), "current": manifest["current"], "versions": rows}
 
+    @maps_unavailable("rollback")
     def rollback(self) -> dict[str, Any]:
         """Make the previous online version current; the one left is marked rolled_back."""
         with self._mutex():
@@ -181,8 +286,10 @@ class VersionedStore(ABC):
         self.cleanup()
         return {"current": target, "rolled_back": current}
 
+    @maps_unavailable("write")
     def write(self, key: int, value: dict, ts: float | None = None) -> dict[str, Any]:
         """A real-time upsert, encoded with the current version's schema."""
+        key = member_key(key)
         schema_id, schema = self._write_schema()
         check_value(value, f"key {key}")
         try:
@@ -191,10 +298,12 @@ class VersionedStore(ABC):
             raise BadArgument(f"key {key}: value does not match schema {schema_id}: {exc}") from exc
         return self._rt_write_entry(key, PUT, raw, ts)
 
+    @maps_unavailable("delete")
     def delete(self, key: int, ts: float | None = None) -> dict[str, Any]:
         """A real-time delete: reads of `key` return None until a newer write or a newer batch version."""
-        return self._rt_write_entry(key, DELETE, None, ts)
+        return self._rt_write_entry(member_key(key), DELETE, None, ts)
 
+    @maps_unavailable("recovery")
     def recover(self, holding_push_lock: bool = False) -> dict[str, Any]:
         """On open: a started/pushed version without a live pusher becomes killed; then clean up.
 
@@ -215,11 +324,14 @@ class VersionedStore(ABC):
         cleaned = self.cleanup(holding_push_lock)
         return {"killed": killed, "cleaned": cleaned}
 
+    @maps_unavailable("cleanup")
     def cleanup(self, holding_push_lock: bool = False) -> list[int]:
-        """Remove the data of versions no one may read any more (retention, failed, rolled back)."""
+        """Remove the data of versions no one may read any more (retention, failed, rolled back), by the
+        store's recorded settings."""
         removed = []
         with self._mutex():
             manifest = self._load()
+            grace_s = self.effective_options(manifest).grace_s
             keep = self._retained(manifest)
             now = self.clock()
             building_alive = None
@@ -236,7 +348,7 @@ class VersionedStore(ABC):
                 if v["status"] in (ONLINE, ROLLED_BACK):
                     if v.get("retired_at") is None:
                         v["retired_at"] = now
-                    if now - v["retired_at"] < self.options.grace_s:
+                    if now - v["retired_at"] < grace_s:
                         continue
                 if self._drop_data(version):
                     v["data"] = DATA_REMOVED
@@ -267,14 +379,14 @@ class VersionedStore(ABC):
         return self._schemas[schema_id]
 
     # ================================================================== full push
-    def _full_push(self, push_input: PushInput, push_id: str | None) -> dict[str, Any]:
+    def _full_push(self, push_input: PushInput, push_id: str | None, allow_empty: bool) -> dict[str, Any]:
         with self._push_lock():
             self.recover(holding_push_lock=True)
             version, schema_id, noop = self._start_version(push_input, push_id)
             if noop is not None:
                 return noop
             try:
-                result = self._build_validate_swap(version, schema_id, push_input, push_id)
+                result = self._build_validate_swap(version, schema_id, push_input, push_id, allow_empty)
             except BaseException as exc:
                 self._fail_version(version, exc)
                 raise
@@ -293,6 +405,7 @@ class VersionedStore(ABC):
                     if v.get("push_id") == push_id and v["status"] in (ONLINE, ROLLED_BACK):
                         return int(n), v["schema_id"], dict(self._result(int(n), v), noop=True)
             schema_id = self._register_schema(manifest, push_input)
+            manifest.setdefault("settings", self.options.settings())   # a store made before settings were kept
             version = manifest["next_version"]
             manifest["next_version"] = version + 1
             manifest["versions"][str(version)] = {
@@ -320,9 +433,13 @@ class VersionedStore(ABC):
         return schema_id
 
     def _build_validate_swap(self, version: int, schema_id: int, push_input: PushInput,
-                             push_id: str | None) -> dict[str, Any]:
+                             push_id: str | None, allow_empty: bool = False) -> dict[str, Any]:
         began = time.perf_counter()
         batch, records, total_bytes = self._collect_input(push_input, schema_id)
+        if records == 0 and not allow_empty:
+            raise EmptyPush(f"v{version}: {push_input.files[0].parent} holds no records; an empty full push "
+                            "would serve nothing for every member and is refused unless asked for "
+                            "(allow_empty=True, --allow-empty)")
         read_s = time.perf_counter() - began
         build_started = time.time()
         self._build(version, batch)
@@ -342,7 +459,8 @@ class VersionedStore(ABC):
             entry = manifest["versions"][str(version)]
             self._check_still_pusher()
             self._replay_incremental(version, entry["incr_seq_at_start"], manifest["incr_seq"])
-            rt_applied = self._replay_realtime(version, to_us(entry["started_at"]))
+            rt_applied = self._replay_realtime(version, to_us(entry["started_at"]),
+                                               self.effective_options(manifest).rewind_s)
             entry.update(status=ONLINE, finished_at=self.clock())
             previous = manifest["current"]
             manifest["current"] = version
@@ -452,7 +570,7 @@ class VersionedStore(ABC):
         online = sorted((int(n) for n, v in manifest["versions"].items()
                          if int(n) <= current and v["status"] == ONLINE and v["data"] == DATA_PRESENT),
                         reverse=True)
-        return {current, *online[: self.options.retain]} - {None}
+        return {current, *online[: self.effective_options(manifest).retain]} - {None}
 
     # ================================================================== incremental push
     def _incremental_push(self, push_input: PushInput, push_id: str | None) -> dict[str, Any]:
@@ -517,14 +635,14 @@ class VersionedStore(ABC):
 
     def _rt_write_entry(self, key: int, op: str, raw: bytes | None, ts: float | None) -> dict[str, Any]:
         ts_us = to_us(self.clock() if ts is None else ts)
-        expires_us = ts_us + to_us(self.options.rt_ttl_s)
+        expires_us = ts_us + to_us(self.effective_options(self._load()).rt_ttl_s)
         seq, applied = self._rt_put(int(key), ts_us, op, raw, expires_us)
         return {"key": int(key), "op": op, "ts_us": ts_us, "seq": seq, "applied": applied}
 
-    def _replay_realtime(self, version: int, start_us: int) -> int:
+    def _replay_realtime(self, version: int, start_us: int, rewind_s: float) -> int:
         """Replay the latest real-time entry of each key that falls in [start - rewind, start) onto
         `version`, in (timestamp, sequence) order; newer entries are served by the overlay at read time."""
-        window_start = start_us - to_us(self.options.rewind_s)
+        window_start = start_us - to_us(rewind_s)
         now_us = to_us(self.clock())
         entries = sorted((e for e in self._rt_entries()
                           if window_start <= e.ts_us < start_us and e.expires_us > now_us),
@@ -541,7 +659,7 @@ class VersionedStore(ABC):
             return 0
         starts = [to_us(manifest["versions"][str(v)]["started_at"]) for v in keep]
         current_start = to_us(manifest["versions"][str(manifest["current"])]["started_at"])
-        horizon = min(current_start - to_us(self.options.rewind_s), min(starts))
+        horizon = min(current_start - to_us(self.effective_options(manifest).rewind_s), min(starts))
         now_us = to_us(self.clock())
         stale = [e for e in self._rt_entries() if e.ts_us < horizon or e.expires_us <= now_us]
         if stale:
@@ -553,6 +671,10 @@ class VersionedStore(ABC):
     def describe(self) -> str: ...
 
     @abstractmethod
+    def manifest_name(self) -> str:
+        """Where the manifest lives (a file, a key), for messages."""
+
+    @abstractmethod
     def unavailable_errors(self) -> tuple[type[BaseException], ...]: ...
 
     @abstractmethod
@@ -561,6 +683,13 @@ class VersionedStore(ABC):
 
     @abstractmethod
     def _load(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _manifest_exists(self) -> bool:
+        """Whether the manifest is stored: what makes a store exist."""
+
+    def _create_layout(self) -> None:  # noqa: B027 - optional hook
+        """Create whatever the backend needs before the first manifest (folders)."""
 
     @abstractmethod
     def _save(self, manifest: dict[str, Any], swapped_to: int | None = None) -> None:
@@ -676,8 +805,29 @@ def unframe_items(blob: bytes) -> list[tuple[int, bytes | None]]:
 
 
 def open_store(url: str, options: StoreOptions | None = None, clock: Callable[[], float] = time.time,
-               recover: bool = True) -> VersionedStore:
-    """`redis://HOST:PORT/DB[?ns=NAME]` opens the Redis backend; anything else is a RocksDB folder."""
+               recover: bool = True, create: bool = False) -> VersionedStore:
+    """`redis://HOST:PORT/DB[?ns=NAME]` opens the Redis backend; anything else is a RocksDB folder.
+
+    A store that does not exist raises StoreNotFound unless `create` (push paths only), which creates it
+    with `options`' settings. `recover=False` opens without recovery or cleanup: nothing is written, which
+    is how readers open. A backend that cannot be reached raises StoreUnavailable naming the URL."""
+    store = _backend(url, options, clock)
+    try:
+        if not store.exists():
+            if not create:
+                raise StoreNotFound(f"{store.describe()}: no store there (expected {store.manifest_name()}); "
+                                    "only a push creates a store, check the path or URL")
+            store.create()
+        if recover:
+            store.recover()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _backend(url: str, options: StoreOptions | None, clock: Callable[[], float]) -> VersionedStore:
+    """The backend object for a store URL; nothing is read or written yet."""
     if not url:
         raise BadArgument("--store: expected a folder path or redis://HOST:PORT/DB, found an empty string")
     if url.startswith(("redis://", "rediss://")):
@@ -688,9 +838,4 @@ def open_store(url: str, options: StoreOptions | None = None, clock: Callable[[]
     else:
         from push.rocks_store import RocksStore
         store = RocksStore(url, options, clock)
-    if recover:
-        try:
-            store.recover()
-        except store.unavailable_errors() as exc:
-            raise StoreUnavailable(f"{store.describe()}: backend unavailable ({exc})") from exc
     return store

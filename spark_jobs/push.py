@@ -148,9 +148,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     lake = Lake(args.lake)
     folder, records = write_push_input(spark, lake, args.date, args.partitions)
     store_url = args.store or default_store(args.lake)
-    store = open_store(store_url, StoreOptions(max_drop=args.max_drop))
+    store = open_store(store_url, StoreOptions(max_drop=args.max_drop), create=True)
     try:
-        result = store.push(str(folder), push_id=f"recs-{args.date}")
+        result = store.push(str(folder), push_id=f"recs-{args.date}", allow_empty=getattr(args, "allow_empty", False))
     finally:
         store.close()
     result.update(avro=str(folder), avro_records=records)
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="Avro files (key-hash parts)")
     parser.add_argument("--max-drop", type=float, default=StoreOptions().max_drop,
                         help="gate: largest allowed drop in keys or bytes against the current version")
+    parser.add_argument("--allow-empty", action="store_true", help="accept a push of zero records (refused by default)")
     return parser
 
 

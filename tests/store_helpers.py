@@ -55,8 +55,9 @@ def store_url(backend: str, tmp_path: Path, redis_url: str | None) -> str:
 
 
 def open_test_store(url: str, clock=None, **options) -> VersionedStore:
+    """Open (creating it if needed, as a pusher does) with `options`; a new store records their settings."""
     kwargs = {"clock": clock} if clock is not None else {}
-    return open_store(url, StoreOptions(**options), **kwargs)
+    return open_store(url, StoreOptions(**options), create=True, **kwargs)
 
 
 def tags(store: VersionedStore, keys) -> tuple[int | None, list[str | None]]:
@@ -71,3 +72,9 @@ def version_data_present(store: VersionedStore, version: int) -> bool:
         return any(p.name.startswith(f"v{version:06d}") for p in (root / "versions").iterdir())
     pattern = f"{store.ns}:v{version}:*"  # type: ignore[attr-defined]
     return bool(list(store.r.scan_iter(match=pattern, count=1000)))  # type: ignore[attr-defined]
+
+
+def error_line(stderr: str) -> dict[str, str]:
+    """The CLI's failure line, `ClassName: message` (the last line of stderr), as {"error", "message"}."""
+    name, _, message = stderr.strip().splitlines()[-1].partition(": ")
+    return {"error": name, "message": message}

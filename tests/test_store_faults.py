@@ -17,7 +17,15 @@ import pytest
 from push import faults
 from push.avro_io import write_push_input
 from push.schemas import load_value_schema
-from tests.store_helpers import make_input, open_test_store, store_url, tags, value, version_data_present
+from tests.store_helpers import (
+    error_line,
+    make_input,
+    open_test_store,
+    store_url,
+    tags,
+    value,
+    version_data_present,
+)
 
 BACKENDS = ["rocks", "redis"]
 
@@ -165,7 +173,7 @@ def test_bad_record_halfway_fails_naming_file_record_and_field(url, tmp_path):
     proc = start_push(url, tmp_path / "v2")
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode != 0
-    error = json.loads(stderr.strip().splitlines()[-1])
+    error = error_line(stderr)
     assert error["error"] == "BadRecord"
     assert "part-00000.avro: record 49: field candidates[0].sources" in error["message"]
     assert "gossip" in error["message"]
@@ -198,7 +206,7 @@ def test_redis_stopped_mid_push_fails_cleanly_then_a_retry_succeeds(redis_factor
     (tmp_path / "hook" / f"{faults.WRITING}.go").touch()
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 8, stderr
-    assert json.loads(stderr.strip().splitlines()[-1])["error"] == "StoreUnavailable"
+    assert error_line(stderr)["error"] == "StoreUnavailable"
     server.start()
     retry = start_push(url, tmp_path / "v1")
     stdout, stderr = retry.communicate(timeout=60)
