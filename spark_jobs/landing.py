@@ -4,15 +4,36 @@ Why not `spark.read.csv`: a quarantined row must name its file and line, and a f
 at all (wrong header, not UTF-8) must fail the ingest naming the file. Spark's CSV/JSON readers drop both
 facts. Files are read whole with `binaryFiles` (one task per file; landing producers split big days into
 `part-*` files), decoded strictly as UTF-8 and split on LF with an optional CR, so LF and CRLF both work.
+
+Which files of a landing partition are read: every entry is either read or reported by name, never
+dropped quietly (a skipped data file would still leave the counts balanced).
+
+* Read: a visible file whose extension is the table's (`.csv` or `.jsonl`), compared case-insensitively,
+  so `part-00001.CSV` is data.
+* Skipped on purpose: hidden entries, whose name starts with `_` or `.`, unless they look like data (next
+  point). These are readiness markers (`_SUCCESS`, `_committed_*`), checksums (`.part-0.csv.crc`), files
+  still being written under a temporary name (`.part-0.csv.tmp`) and committer folders (`_temporary/`).
+* Refused, failing the ingest with `UnexpectedLandingFile` naming each one: a visible file with any other
+  extension (`notes.txt`, `part-1.json` in a CSV table, `part-0.csv.gz`); a visible sub-folder; a hidden
+  file whose name ends with a landing extension (`_part-0.csv`, `.part-0.jsonl`); a name holding one of
+  Hadoop's path-pattern characters (`{ } [ ] * ? \\ ,`). Hidden data-looking files are refused rather
+  than read because Spark's file readers treat hidden names as absent (`binaryFiles` fails with "path
+  does not exist", the DataFrame sources read them as empty), and because a data file under a hidden
+  name is either a half-written upload or a producer's mistake: guessing is worse than asking the
+  producer to rename it. Pattern characters are refused because `binaryFiles` would expand them as a
+  glob or split its path list on a comma.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
+
+from mutuals.errors import BadInput
 
 LINE_SCHEMA = StructType([
     StructField("source_file", StringType(), False),
@@ -23,25 +44,93 @@ LINE_SCHEMA = StructType([
 ])
 
 EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl"}
+HIDDEN_PREFIXES = ("_", ".")
+HADOOP_PATTERN_CHARACTERS = frozenset("{}[]*?\\,")
 
 
-class LandingFileError(Exception):
+class LandingFileError(BadInput):
     """A landing file that cannot be read at all; the message names every such file."""
+
+
+class UnexpectedLandingFile(LandingFileError):
+    """A landing partition holds entries that are neither data of the table nor a hidden marker."""
+
+
+@dataclass(frozen=True)
+class LandingEntry:
+    """One entry of a landing partition as the Hadoop FileSystem lists it."""
+
+    path: str
+    name: str
+    is_file: bool
+
+
+@dataclass(frozen=True)
+class LandingListing:
+    """A landing partition split into the files to read, the hidden entries skipped on purpose, and the
+    entries refused with the reason (see the module docstring for the rules)."""
+
+    data: tuple[str, ...]
+    skipped: tuple[str, ...]
+    refused: tuple[tuple[str, str], ...]
 
 
 def landing_dir(root: str, table: str, ds: str) -> str:
     return f"{root.rstrip('/')}/landing/{table}/ds={ds}"
 
 
-def list_files(spark: SparkSession, folder: str, extension: str) -> list[str]:
-    """Files in `folder` with the extension, through Hadoop's FileSystem so S3/HDFS lake roots work too."""
+def refusal(entry: LandingEntry, extension: str) -> str | None:
+    """Why `entry` can be neither read nor skipped, or None when it is data or a hidden marker."""
+    lowered = entry.name.lower()
+    looks_like_data = entry.is_file and lowered.endswith(tuple(EXTENSIONS.values()))
+    if entry.name.startswith(HIDDEN_PREFIXES):
+        return "a hidden name (leading '_' or '.') on a data file; rename it" if looks_like_data else None
+    if not entry.is_file:
+        return "a sub-folder; landing data files sit directly in the partition"
+    if not lowered.endswith(extension.lower()):
+        return f"not a {extension} file"
+    pattern = sorted(HADOOP_PATTERN_CHARACTERS & set(entry.name))
+    if pattern:
+        return f"the name holds Hadoop path-pattern characters {''.join(pattern)!r}; rename it"
+    return None
+
+
+def classify_entries(entries: list[LandingEntry], extension: str) -> LandingListing:
+    """Split a partition's entries into data, skipped and refused; paths are sorted within each group."""
+    data, skipped, refused = [], [], []
+    for entry in sorted(entries, key=lambda e: e.path):
+        why = refusal(entry, extension)
+        if why is not None:
+            refused.append((entry.path, why))
+        elif entry.name.startswith(HIDDEN_PREFIXES):
+            skipped.append(entry.path)
+        else:
+            data.append(entry.path)
+    return LandingListing(tuple(data), tuple(skipped), tuple(refused))
+
+
+def list_entries(spark: SparkSession, folder: str) -> list[LandingEntry]:
+    """Every entry of `folder`, through Hadoop's FileSystem so S3/HDFS lake roots work too ([] if absent)."""
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(folder)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(path):
         return []
-    names = [str(status.getPath().toString()) for status in fs.listStatus(path) if status.isFile()]
-    return sorted(n for n in names if n.endswith(extension))
+    return [LandingEntry(str(status.getPath().toString()), str(status.getPath().getName()), status.isFile())
+            for status in fs.listStatus(path)]
+
+
+def list_files(spark: SparkSession, folder: str, extension: str) -> list[str]:
+    """The data files of a landing partition; raises `UnexpectedLandingFile` naming every entry that is
+    neither data nor a hidden marker, so no file is left out of the counts without a word."""
+    listing = classify_entries(list_entries(spark, folder), extension)
+    if listing.refused:
+        detail = "; ".join(f"{path}: {why}" for path, why in listing.refused)
+        raise UnexpectedLandingFile(
+            f"{len(listing.refused)} unexpected entr{'y' if len(listing.refused) == 1 else 'ies'} in {folder} "
+            f"(expected {extension} data files and hidden markers such as _SUCCESS): {detail}"
+        )
+    return list(listing.data)
 
 
 def _count_fields(line: str) -> int:
