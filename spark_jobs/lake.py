@@ -7,14 +7,27 @@ Why `replaceWhere` on `ds`: a job for date D owns exactly the partition ds=D. Ov
 re-run or an Airflow retry replaces rows instead of appending a second copy. Two writers racing on the
 same partition both read it in their transaction; Delta's conflict check makes the later commit fail
 (`PartitionWriteConflict`) rather than silently doubling the rows.
+
+Why publications: a job often writes several tables for a day (ingest thirteen, graph two), and each
+write is its own commit, so a crash between two commits would leave a day half written. Jobs therefore
+write through a `DayRun`: its first write retracts the job's publication of the day, every table is
+committed, and only then is the publication record written, last, to `meta/publications` (partitioned by
+job and ds, so two jobs publishing the same day never conflict). The record lists each table with the
+Delta version of its commit, its rows per day, and the run id, which also tags those commits
+(`userMetadata`). Job inputs are read with `read_published*`, which first look up the publication of the
+table's writer (from the registry) and raise `UnpublishedPartition` when the day is not published. So a
+reader sees a whole day or none, a missing day fails instead of reading as empty, and re-running the job
+completes a half-published day.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from delta.exceptions import (
     ConcurrentAppendException,
@@ -28,7 +41,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from spark_jobs.tables import DS, TableSpec, spec
+from mutuals.errors import Conflict, MissingInput, SchemaError
+from spark_jobs.tables import DS, JOB, TableSpec, spec, tables_written_by
+
+PUBLICATIONS = "meta/publications"
+HISTORY_DEPTH = 100  # commits searched for a run's own commit (its userMetadata)
+LISTED_DAYS = 10  # days named in an error message before "... N in all"
 
 DELTA_CONFLICTS = (
     ConcurrentAppendException,
@@ -43,16 +61,24 @@ class LakeError(Exception):
     """Base class of lake failures."""
 
 
-class SchemaMismatch(LakeError):
+class SchemaMismatch(LakeError, SchemaError):
     """A DataFrame does not match its table's registered schema."""
 
 
-class MissingTable(LakeError):
+class MissingTable(LakeError, MissingInput):
     """A table that a job reads has never been written."""
 
 
-class PartitionWriteConflict(LakeError):
+class UnpublishedPartition(LakeError, MissingInput):
+    """A partition a job needs was never published by the job that writes it (missing, or half written)."""
+
+
+class PartitionWriteConflict(LakeError, Conflict):
     """Another writer committed to the same partition first; nothing of ours was committed."""
+
+
+class IncompletePublication(LakeError):
+    """A job tried to publish a day without writing every table the registry says it writes (a bug)."""
 
 
 def default_root() -> str:
@@ -142,31 +168,245 @@ class Lake:
         return found[-1] if found else None
 
     # ------------------------------------------------------------------ writes
-    def write_partition(self, df: DataFrame, key: str, ds: str) -> None:
-        """Atomically replace partition ds=`ds` of `key` with `df` (which may omit the `ds` column)."""
-        self.write_partitions(df.withColumn(DS, F.lit(ds)), key, [ds])
+    def write_partition(self, df: DataFrame, key: str, ds: str, run_id: str | None = None) -> None:
+        """Atomically replace partition ds=`ds` of `key` with `df` (which may omit the `ds` column).
+        This commits a table, it publishes nothing: jobs write through a `DayRun`."""
+        self.write_partitions(df.withColumn(DS, F.lit(ds)), key, [ds], run_id)
 
-    def write_partitions(self, df: DataFrame, key: str, ds_values: Sequence[str]) -> None:
+    def write_partitions(self, df: DataFrame, key: str, ds_values: Sequence[str], run_id: str | None = None) -> None:
         """Atomically replace several partitions in one commit (late-data recomputes). `df` carries `ds`;
-        Delta rejects rows whose `ds` is outside `ds_values`, so a bug cannot clobber other days."""
+        Delta rejects rows whose `ds` is outside `ds_values`, so a bug cannot clobber other days.
+        `run_id` tags the commit (Delta `userMetadata`) so the run's publication can find its version."""
         table = spec(key)
         if DS not in df.columns:
             raise SchemaMismatch(f"{key}: write_partitions needs a `{DS}` column")
         out = df.select(*conform(df, table).columns, DS)
-        self.ensure(df.sparkSession, key)
-        predicate = _ds_predicate(ds_values)
+        self._replace(out, key, _ds_predicate(ds_values), run_id)
+
+    def _replace(self, out: DataFrame, key: str, predicate: str, run_id: str | None) -> None:
+        """One `replaceWhere` overwrite commit; a lost race becomes `PartitionWriteConflict`."""
+        self.ensure(out.sparkSession, key)
+        writer = out.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+        if run_id is not None:
+            writer = writer.option("userMetadata", run_id)
         try:
-            (
-                out.write.format("delta")
-                .mode("overwrite")
-                .option("replaceWhere", predicate)
-                .save(self.path(key))
-            )
+            writer.save(self.path(key))
         except DELTA_CONFLICTS as exc:
             raise PartitionWriteConflict(
                 f"{key}: another writer committed to {predicate} first; ours was not committed. "
                 f"Re-run the job to replace the partition. ({type(exc).__name__})"
             ) from exc
+
+    # ------------------------------------------------------------------ publications
+    def published_days(self, spark: SparkSession, key: str, start: str | None = None,
+                       end: str | None = None) -> list[str]:
+        """Days (start <= ds <= end) whose publication by `key`'s writer lists `key`, oldest first."""
+        writer = writer_of(key)
+        if not self.exists(spark, PUBLICATIONS):
+            return []
+        records = self._read_publications(spark).where(F.col(JOB) == writer)
+        if start is not None:
+            records = records.where(F.col(DS) >= start)
+        if end is not None:
+            records = records.where(F.col(DS) <= end)
+        lists_key = F.array_contains(F.col("tables.table"), key)
+        return sorted(r[DS] for r in records.where(lists_key).select(DS).collect())
+
+    def publication(self, spark: SparkSession, job: str, ds: str) -> dict | None:
+        """The publication record of `job` for `ds` as a dict (tables, run_id, published_at), or None."""
+        if not self.exists(spark, PUBLICATIONS):
+            return None
+        row = self._read_publications(spark).where((F.col(JOB) == job) & (F.col(DS) == ds)).first()
+        return row.asDict(recursive=True) if row is not None else None
+
+    def require_published(self, spark: SparkSession, key: str, days: Iterable[str]) -> None:
+        """Raise `UnpublishedPartition` naming `key`, every unpublished day and the job to run."""
+        wanted = sorted(set(days))
+        if not wanted:
+            return
+        published = set(self.published_days(spark, key, wanted[0], wanted[-1]))
+        missing = [d for d in wanted if d not in published]
+        if missing:
+            raise UnpublishedPartition(unpublished_message(key, missing))
+
+    def read_published(self, spark: SparkSession, key: str, ds: str) -> DataFrame:
+        """Partition ds of `key`, after checking that its writer published that day."""
+        self.require_published(spark, key, [ds])
+        return self.read(spark, key, ds)
+
+    def read_published_as_of(self, spark: SparkSession, key: str, ds: str) -> DataFrame:
+        """Every partition from the writer's first published day through `ds`. Each of those days must be
+        published: a day that was skipped or half written in between would otherwise read as empty."""
+        published = self.published_days(spark, key, end=ds)
+        first = published[0] if published else ds
+        self.require_published(spark, key, days_between(first, ds))
+        return self.read_range(spark, key, first, ds)
+
+    def read_published_range(self, spark: SparkSession, key: str, start: str, end: str,
+                             required: Iterable[str] = ()) -> DataFrame:
+        """The published partitions with start <= ds <= end; the `required` days must be among them.
+        Unpublished days in the range are left out, never read half written."""
+        self.require_published(spark, key, required)
+        published = self.published_days(spark, key, start, end)
+        return self.read_or_empty(spark, key).where(F.col(DS).isin(published))
+
+    def first_published_day(self, spark: SparkSession, key: str) -> str | None:
+        published = self.published_days(spark, key)
+        return published[0] if published else None
+
+    def day_run(self, spark: SparkSession, job: str, days: Sequence[str]) -> DayRun:
+        """Start `job`'s writes for `days`; see `DayRun`."""
+        return DayRun(self, spark, job, tuple(sorted(set(days))))
+
+    def publish_tables(self, spark: SparkSession, job: str, days: Sequence[str], keys: Sequence[str],
+                       run_id: str | None = None) -> dict:
+        """Publish tables already committed by other means (a backfill of a lake written before
+        publications, or a test's hand-written inputs): each table's current version and rows per day."""
+        entries = [PublishedTable(key, self.version(spark, key), self._rows_per_day(spark, key, days))
+                   for key in keys]
+        return self._write_publication(spark, job, days, entries, run_id or uuid.uuid4().hex)
+
+    def version(self, spark: SparkSession, key: str) -> int:
+        """The table's latest Delta version."""
+        return int(DeltaTable.forPath(spark, self.path(key)).history(1).first()["version"])
+
+    def retract(self, spark: SparkSession, job: str, days: Sequence[str]) -> None:
+        """Delete `job`'s publication of `days`: from now on readers treat those days as unpublished."""
+        if not self.exists(spark, PUBLICATIONS):
+            return
+        predicate = _publication_predicate(job, days)
+        try:
+            DeltaTable.forPath(spark, self.path(PUBLICATIONS)).delete(predicate)
+        except DELTA_CONFLICTS as exc:
+            raise PartitionWriteConflict(
+                f"{PUBLICATIONS}: another writer committed to {predicate} first; re-run {job} "
+                f"({type(exc).__name__})"
+            ) from exc
+
+    def _read_publications(self, spark: SparkSession) -> DataFrame:
+        return spark.read.format("delta").load(self.path(PUBLICATIONS))
+
+    def _rows_per_day(self, spark: SparkSession, key: str, days: Sequence[str]) -> dict[str, int]:
+        counts = (self.read(spark, key).where(F.col(DS).isin(list(days))).groupBy(DS)
+                  .agg(F.count(F.lit(1)).alias("rows")).collect())
+        found = {r[DS]: int(r["rows"]) for r in counts}
+        return {d: found.get(d, 0) for d in days}
+
+    def _commit_of(self, spark: SparkSession, key: str, run_id: str) -> tuple[int, int | None]:
+        """(version, rows written) of the newest commit of `key` tagged with `run_id`."""
+        history = DeltaTable.forPath(spark, self.path(key)).history(HISTORY_DEPTH)
+        row = (history.where(F.col("userMetadata") == run_id).orderBy(F.col("version").desc())
+               .select("version", F.col("operationMetrics")["numOutputRows"].alias("rows")).first())
+        if row is None:
+            raise IncompletePublication(f"{key}: no commit tagged with run {run_id} in the last "
+                                        f"{HISTORY_DEPTH} commits")
+        return int(row["version"]), int(row["rows"]) if row["rows"] is not None else None
+
+    def _write_publication(self, spark: SparkSession, job: str, days: Sequence[str],
+                           entries: Sequence[PublishedTable], run_id: str) -> dict:
+        """Replace `job`'s publication records of `days` with one record per day."""
+        table = spec(PUBLICATIONS)
+        published_at = dt.datetime.now(dt.UTC)
+        rows = [(run_id, [(e.key, e.version, e.rows[d]) for e in entries], published_at, job, d)
+                for d in sorted(set(days))]
+        frame = spark.createDataFrame(rows, table.full_schema)
+        self._replace(frame, PUBLICATIONS, _publication_predicate(job, days), run_id)
+        return {"run_id": run_id, "days": sorted(set(days)),
+                "tables": {e.key: {"version": e.version, "rows": e.rows} for e in entries}}
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """One table of a publication: its committed Delta version and its rows per published day."""
+
+    key: str
+    version: int
+    rows: dict[str, int]
+
+
+@dataclass
+class DayRun:
+    """One run of `job` over `days`: table writes, then the publication, last.
+
+    The first write retracts the job's earlier publication of those days, so from the first commit until
+    `publish()` the days are unpublished and readers fail rather than see a mix of old and new tables. A
+    crash in between leaves them unpublished; re-running the job writes every table again and publishes.
+    """
+
+    lake: Lake
+    spark: SparkSession
+    job: str
+    days: tuple[str, ...]
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    written: list[str] = field(default_factory=list)
+
+    def write_partition(self, df: DataFrame, key: str, ds: str) -> None:
+        self._before_write(key, [ds])
+        self.lake.write_partition(df, key, ds, self.run_id)
+        self.written.append(key)
+
+    def write_partitions(self, df: DataFrame, key: str) -> None:
+        """Replace every day of the run in one commit of `key`."""
+        self._before_write(key, self.days)
+        self.lake.write_partitions(df, key, self.days, self.run_id)
+        self.written.append(key)
+
+    def publish(self) -> dict:
+        """Write the publication record of every day of the run; the job's last commit."""
+        expected = tables_written_by(self.job)
+        missing = [key for key in expected if key not in self.written]
+        if missing:
+            raise IncompletePublication(f"{self.job} {list(self.days)}: not publishing, tables not written: "
+                                        f"{missing}")
+        entries = [self._entry(key) for key in expected]
+        return self.lake._write_publication(self.spark, self.job, self.days, entries, self.run_id)
+
+    def _before_write(self, key: str, days: Sequence[str]) -> None:
+        if writer_of(key) != self.job:
+            raise IncompletePublication(f"{self.job} may not write {key}: the registry says "
+                                        f"{writer_of(key)} writes it")
+        stray = sorted(set(days) - set(self.days))
+        if stray:
+            raise IncompletePublication(f"{self.job}: {key} {stray} is outside the run's days {list(self.days)}")
+        if not self.written:
+            self.lake.retract(self.spark, self.job, self.days)
+
+    def _entry(self, key: str) -> PublishedTable:
+        version, rows = self.lake._commit_of(self.spark, key, self.run_id)
+        if rows is None or len(self.days) > 1:
+            per_day = self.lake._rows_per_day(self.spark, key, self.days)
+        else:
+            per_day = {self.days[0]: rows}
+        return PublishedTable(key, version, per_day)
+
+
+def writer_of(key: str) -> str:
+    """The job that publishes `key` (the registry's `writer`)."""
+    writer = spec(key).writer
+    if writer is None:
+        raise IncompletePublication(f"{key} has no writer in the table registry; it is not published by a job")
+    return writer
+
+
+def days_between(first: str, last: str) -> list[str]:
+    """Every day from `first` through `last` (YYYY-MM-DD), oldest first."""
+    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+def unpublished_message(key: str, days: Sequence[str]) -> str:
+    """`<key> ds=D is not published: run `mutuals run <writer> --date D` first`, for one or more days."""
+    job = writer_of(key)
+    if len(days) == 1:
+        return f"{key} ds={days[0]} is not published: run `mutuals run {job} --date {days[0]}` first"
+    shown = ", ".join(f"ds={d}" for d in days[:LISTED_DAYS])
+    more = f" ... ({len(days)} days in all)" if len(days) > LISTED_DAYS else ""
+    return (f"{key} {shown}{more} are not published: run `mutuals run {job} --date D` for each of those "
+            f"days first, oldest first (e.g. `mutuals run {job} --date {days[0]}`)")
+
+
+def _publication_predicate(job: str, days: Iterable[str]) -> str:
+    return f"{JOB} = '{job}' AND {_ds_predicate(days)}"
 
 
 def _ds_predicate(ds_values: Iterable[str]) -> str:

@@ -3,6 +3,10 @@
 Why one registry: jobs, tests, quality suites and the push side all derive column lists from these
 `StructType` constants, so a schema change is one edit and a mismatch fails loudly at write time
 (see `spark_jobs.lake`). Every derived table is partitioned by `ds`, a YYYY-MM-DD string.
+
+Each table also names its `writer`, the one job that writes it. A job publishes its day last, in
+`meta/publications` (see `spark_jobs.lake`), and a reader of table T for day D asks for the publication of
+T's writer for D: the registry is where "who must have run first" is written down.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class TableSpec:
     name: str
     schema: StructType  # without the partition column
     partition_by: tuple[str, ...] = (DS,)
+    writer: str | None = None  # the job that writes and publishes it (None: lake bookkeeping)
 
     @property
     def key(self) -> str:
@@ -138,6 +143,14 @@ TRAINING_SAMPLES = StructType(
     + PAIR_FEATURES.fields
 )
 
+# ---------------------------------------------------------------- lake bookkeeping
+PUBLISHED_TABLE = _schema(("table", StringType(), False), ("version", LongType(), False), ("rows", LongType(), False))
+PUBLICATIONS = _schema(
+    ("run_id", StringType(), False), ("tables", ArrayType(PUBLISHED_TABLE, False), False),
+    ("published_at", TimestampType(), False),
+)
+JOB = "job"
+
 LANDING_SCHEMAS: dict[str, StructType] = {
     "members": MEMBERS,
     "connections": CONNECTIONS,
@@ -152,16 +165,17 @@ LANDING_FORMATS: dict[str, str] = {
 }
 
 _SPECS = [
-    *(TableSpec("raw", name, schema) for name, schema in LANDING_SCHEMAS.items()),
-    *(TableSpec("quarantine", name, QUARANTINE) for name in LANDING_SCHEMAS),
-    TableSpec("quarantine", "ingest_counts", INGEST_COUNTS),
-    TableSpec("graph", "edges", GRAPH_EDGES),
-    TableSpec("graph", "degrees", GRAPH_DEGREES),
-    TableSpec("candidates", "pairs", CANDIDATE_PAIRS),
-    TableSpec("recs", "topk", RECS_TOPK),
-    TableSpec("labels", "impressions", LABELS_IMPRESSIONS),
-    TableSpec("labels", "unattributed", LABELS_UNATTRIBUTED),
-    TableSpec("training", "samples", TRAINING_SAMPLES),
+    *(TableSpec("raw", name, schema, writer="ingest") for name, schema in LANDING_SCHEMAS.items()),
+    *(TableSpec("quarantine", name, QUARANTINE, writer="ingest") for name in LANDING_SCHEMAS),
+    TableSpec("quarantine", "ingest_counts", INGEST_COUNTS, writer="ingest"),
+    TableSpec("graph", "edges", GRAPH_EDGES, writer="graph"),
+    TableSpec("graph", "degrees", GRAPH_DEGREES, writer="graph"),
+    TableSpec("candidates", "pairs", CANDIDATE_PAIRS, writer="candidates"),
+    TableSpec("recs", "topk", RECS_TOPK, writer="recs"),
+    TableSpec("labels", "impressions", LABELS_IMPRESSIONS, writer="labels"),
+    TableSpec("labels", "unattributed", LABELS_UNATTRIBUTED, writer="labels"),
+    TableSpec("training", "samples", TRAINING_SAMPLES, writer="samples"),
+    TableSpec("meta", "publications", PUBLICATIONS, partition_by=(JOB, DS)),
 ]
 TABLES: dict[str, TableSpec] = {spec.key: spec for spec in _SPECS}
 
@@ -176,6 +190,11 @@ def spec(key: str) -> TableSpec:
         return TABLES[key]
     except KeyError:
         raise UnknownTable(f"unknown table {key!r}; registered: {sorted(TABLES)}") from None
+
+
+def tables_written_by(job: str) -> list[str]:
+    """The keys a job writes, in registry order: what its publication must list."""
+    return [key for key, table in TABLES.items() if table.writer == job]
 
 
 def register(table: TableSpec) -> TableSpec:
