@@ -1,7 +1,8 @@
 """Candidate generation for date D: triangle, co-worker, schoolmate and PPR candidates -> candidates/pairs.
 
 Reads graph/edges ds=D (symmetric, deduplicated) and the position/education records as of D (every landing
-partition ds <= D, the newest copy of each (member, organisation, start date) winning), and writes one row
+partition ds <= D, the newest copy of each (member, organisation, start date) winning), each of which must
+be published (graph of D; ingest of D and of every day since its first), and writes one row
 per (member, candidate) with the sources that proposed it, in the canonical order triangle, coworker,
 schoolmate, ppr, and their features.
 
@@ -24,6 +25,7 @@ pairs), so features never depend on which source happened to propose a pair.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,7 +43,7 @@ from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PE
 from joins.triangles import STRATEGIES, close_triangles
 from spark_jobs.jobargs import job_parser, run_job
 from spark_jobs.lake import Lake
-from spark_jobs.tables import CANDIDATE_PAIRS, DS, SOURCES
+from spark_jobs.tables import CANDIDATE_PAIRS, SOURCES
 
 MEMBER, CANDIDATE = "member_id", "candidate_id"
 SRC, DST = "src", "dst"
@@ -223,22 +225,23 @@ def options_from_args(args: argparse.Namespace) -> CandidateOptions:
     )
 
 
-def _records_as_of(spark: SparkSession, lake: Lake, key: str, ds: str) -> DataFrame:
-    """All landing partitions up to D; a table never written reads as empty (no positions yet)."""
-    return lake.read_or_empty(spark, key).where(F.col(DS) <= ds)
-
-
-def run(spark: SparkSession, args: argparse.Namespace) -> None:
+def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     lake = Lake(args.lake)
-    edges = lake.read(spark, "graph/edges", ds=args.date)
-    positions = _records_as_of(spark, lake, "raw/positions", args.date)
-    educations = _records_as_of(spark, lake, "raw/educations", args.date)
+    edges = lake.read_published(spark, "graph/edges", args.date)
+    positions = lake.read_published_as_of(spark, "raw/positions", args.date)
+    educations = lake.read_published_as_of(spark, "raw/educations", args.date)
     options = options_from_args(args)
     proposed = propose_candidates(edges, positions, educations, options).persist()
+    day = lake.day_run(spark, "candidates", [args.date])
     try:
-        lake.write_partition(complete_candidates(edges, proposed, options), "candidates/pairs", args.date)
+        day.write_partition(complete_candidates(edges, proposed, options), "candidates/pairs", args.date)
     finally:
         proposed.unpersist()
+    published = day.publish()
+    rows = published["tables"]["candidates/pairs"]["rows"][args.date]
+    summary = {"job": "candidates", "ds": args.date, "pairs": rows, "run_id": published["run_id"]}
+    print(json.dumps(summary))
+    return summary
 
 
 def main(argv: list[str] | None = None) -> object:

@@ -9,6 +9,8 @@ Self-loops are dropped, duplicates (also the same edge landing in both direction
 keeps its earliest `connected_at`.
 A hub is a member whose degree is at least sqrt(number of undirected edges): the classic heavy-hitter
 cut of triangle listing, above which a member's wedges dominate the join's output.
+Inputs: ingest must have published D and every day since its first published day (a skipped day would
+otherwise drop that day's connections from the snapshot). Both tables are published together, last.
 """
 
 from __future__ import annotations
@@ -52,15 +54,17 @@ def member_degrees(edges: DataFrame) -> DataFrame:
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     lake = Lake(args.lake)
-    connections = lake.read_as_of(spark, "raw/connections", args.date)
+    connections = lake.read_published_as_of(spark, "raw/connections", args.date)
     edges = symmetric_edges(connections).cache()
-    lake.write_partition(edges, "graph/edges", args.date)
-    degrees = member_degrees(edges)
-    lake.write_partition(degrees, "graph/degrees", args.date)
+    day = lake.day_run(spark, "graph", [args.date])
+    day.write_partition(edges, "graph/edges", args.date)
+    day.write_partition(member_degrees(edges), "graph/degrees", args.date)
+    published = day.publish()
     written = lake.read(spark, "graph/degrees", args.date)
     top = written.agg(F.max("degree").alias("max_degree"), F.sum(F.col("is_hub").cast("int")).alias("hubs")).first()
     summary = {"job": "graph", "ds": args.date, "edges": lake.read(spark, "graph/edges", args.date).count(),
-               "members": written.count(), "max_degree": top.max_degree, "hubs": top.hubs}
+               "members": written.count(), "max_degree": top.max_degree, "hubs": top.hubs,
+               "run_id": published["run_id"]}
     edges.unpersist()
     print(json.dumps(summary))
     return summary

@@ -5,8 +5,11 @@
 For every landing table: read every line with its file and line number, parse it (CSV or JSON Lines),
 route each row to accepted or quarantined by the rules in `quality.landing_rules`, check that the counts
 balance (read = accepted + quarantined), and run the Great Expectations suite on the accepted rows.
-Only when every table passes are the partitions written, each with one atomic `replaceWhere` commit, so
-a bad day publishes nothing and a re-run replaces that day and nothing else.
+Only when every table passes are the partitions written, each with one atomic `replaceWhere` commit, and
+then the day is published (`meta/publications`, see `spark_jobs.lake`), last: a bad day publishes nothing,
+a crash between two commits leaves the day unpublished, and a re-run replaces that day and nothing else.
+Every table's landing folder for D must exist (a folder with only a `_SUCCESS` marker is an empty table),
+and a day with no data file in any table fails: a wrong `--lake` or a day not landed is not an empty day.
 Duplicates are valid rows here (the same edge both ways, a repeated event); later jobs merge them.
 """
 
@@ -20,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mutuals.errors import GateFailed
+from mutuals.errors import GateFailed, MissingInput
 from quality.gx_runner import validate
 from quality.landing_rules import DEFAULT_ALLOWED_LATENESS_DAYS, RULES, LandingRules, day_window
 from spark_jobs.jobargs import job_parser, run_job
@@ -173,15 +176,56 @@ def gate_accepted(table: str, ds: str, accepted: DataFrame, lateness_days: int) 
         raise QualityGateFailed(f"raw/{table} {ds}: accepted rows fail the landing suite: {failures}")
 
 
+class MissingLandingFolder(MissingInput):
+    """A table's landing partition folder for the day does not exist."""
+
+
+class NoLandingData(MissingInput):
+    """Not one landing data file for the day across all tables: the day has not landed."""
+
+
+def folder_exists(spark: SparkSession, folder: str) -> bool:
+    """Through Hadoop's FileSystem, like the landing listing, so S3/HDFS lake roots work too."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(folder)
+    return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))
+
+
+def check_landed(spark: SparkSession, root: str, ds: str) -> dict[str, int]:
+    """Data files per table for D; fails before anything is read or written when the day has not landed.
+
+    A table's folder must exist; a folder holding no data file (only a `_SUCCESS` marker, or nothing) is
+    that table's empty day. But a day without a single data file in any table is not an empty day: it is
+    a wrong lake root or a day that has not arrived, and publishing it would make it look empty.
+    """
+    folders = {table: landing_dir(root, table, ds) for table in RULES}
+    missing = [folder for folder in folders.values() if not folder_exists(spark, folder)]
+    files = {table: len(list_files(spark, folder, f".{LANDING_FORMATS[table]}"))
+             for table, folder in folders.items() if folder not in missing}
+    if not any(files.values()):
+        absent = f"; missing folders: {', '.join(missing)}" if missing else ""
+        raise NoLandingData(f"ingest ds={ds}: no landing data files for any table under "
+                            f"{root.rstrip('/')}/landing/<table>/ds={ds}{absent}. A day that has not landed is "
+                            f"not an empty day; check --lake and that the day's files have arrived")
+    if missing:
+        raise MissingLandingFolder(
+            f"ingest ds={ds}: landing folder{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"do{'' if len(missing) > 1 else 'es'} not exist (a table with no rows that day lands an empty "
+            f"folder, or one holding only a _SUCCESS marker)"
+        )
+    return files
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> list[TableCounts]:
     lake = Lake(args.lake)
+    check_landed(spark, lake.root, args.date)
     ingested = [ingest_table(spark, lake, t, args.date, args.lateness_days) for t in RULES]
     for item in ingested:
         gate_accepted(item.counts.table, args.date, item.accepted, args.lateness_days)
+    day = lake.day_run(spark, "ingest", [args.date])
     for item in ingested:
         table = item.counts.table
-        lake.write_partition(item.accepted, f"raw/{table}", args.date)
-        lake.write_partition(item.quarantined.select(*QUARANTINE.fieldNames()), f"quarantine/{table}", args.date)
+        day.write_partition(item.accepted, f"raw/{table}", args.date)
+        day.write_partition(item.quarantined.select(*QUARANTINE.fieldNames()), f"quarantine/{table}", args.date)
         item.cached.unpersist()
         committed = tuple(lake.read(spark, f"{layer}/{table}", args.date).count() for layer in ("raw", "quarantine"))
         if sum(committed) != item.counts.rows_read:
@@ -191,8 +235,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> list[TableCounts]:
             )
     counts = [item.counts for item in ingested]
     counts_df = spark.createDataFrame([asdict(c) for c in counts], spec("quarantine/ingest_counts").schema)
-    lake.write_partition(counts_df, "quarantine/ingest_counts", args.date)
-    print(json.dumps({"job": "ingest", "ds": args.date, "tables": [asdict(c) for c in counts]}))
+    day.write_partition(counts_df, "quarantine/ingest_counts", args.date)
+    published = day.publish()
+    print(json.dumps({"job": "ingest", "ds": args.date, "tables": [asdict(c) for c in counts],
+                      "run_id": published["run_id"]}))
     return counts
 
 

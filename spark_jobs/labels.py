@@ -14,6 +14,12 @@ What a run does (semantics in `spark_jobs.attribution`):
   UTC) are ignored, so the result depends only on R and what had landed. A request_id match has no time
   limit in the semantics, but it can only find impressions inside this read range: an action credited by
   request_id to an impression more than H days before the first label day is beyond what a run reads.
+* What must be published. ingest of R, and of every label day R-L .. R from the first day ingest ever
+  published on: those are the days whose events the rewritten partitions count, so a missing one fails
+  the run instead of rewriting its labels as empty. Label days before the lake's first ingested day have
+  no events by definition and are written empty. The older history days (read only to credit actions
+  to earlier impressions and invites) are read where published; an unpublished history day is skipped,
+  never read half written. Both tables are published for every label day together, last.
 * Partitions. labels/impressions ds = the impression's UTC day; labels/unattributed ds = the action's UTC
   day, with reason no_impression (click, invite, dismiss), no_invite or invite_unattributed (accept).
 * Provisional rows. With the defaults (L = 3, windows 7 + 14 days) every row a daily run writes is still
@@ -95,13 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def required_event_days(run_date: str, days: list[str], first_published: str | None) -> list[str]:
+    """The raw/events days that must be published: R, and every label day from the first day ingest ever
+    published on (before it the lake holds no events, so those label days are legitimately empty)."""
+    return sorted({run_date, *(d for d in days if first_published is not None and d >= first_published)})
+
+
 def read_events(
     spark: SparkSession, lake: Lake, run_date: str, days: list[str], windows: Windows
 ) -> DataFrame:
-    """Landing partitions that can hold events the label days need, minus anything after R's end."""
+    """Published landing partitions that can hold events the label days need, minus anything after R's end.
+    The required days (`required_event_days`) must be published; older history days are read where
+    published and skipped where not."""
     first = shift_day(days[0], -windows.history_days)
+    required = required_event_days(run_date, days, lake.first_published_day(spark, EVENTS_TABLE))
     horizon = day_start(run_date) + F.make_dt_interval(days=F.lit(1))
-    return lake.read_range(spark, EVENTS_TABLE, first, run_date).where(F.col("ts") < horizon)
+    events = lake.read_published_range(spark, EVENTS_TABLE, first, run_date, required=required)
+    return events.where(F.col("ts") < horizon)
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
@@ -118,8 +134,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
     unattributed = unattributed_actions(attributed).where(in_days).persist()
     try:
         figures = check_labels(labels, impressions, args.date, label_gate_config(args))
-        lake.write_partitions(labels, LABELS_TABLE, days)
-        lake.write_partitions(unattributed, UNATTRIBUTED_TABLE, days)
+        run_days = lake.day_run(spark, "labels", days)
+        run_days.write_partitions(labels, LABELS_TABLE)
+        run_days.write_partitions(unattributed, UNATTRIBUTED_TABLE)
+        published = run_days.publish()
         by_reason = {r["reason"]: r["n"] for r in
                      unattributed.groupBy("reason").agg(F.count(F.lit(1)).alias("n")).collect()}
     finally:
@@ -129,7 +147,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
         "job": "labels", "date": args.date, "days": days, **figures,
         "rows": sum(d["impressions"] for d in figures["days"]),
         "unattributed": dict(sorted(by_reason.items())),
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - started, 1), "run_id": published["run_id"],
     }
     print(json.dumps(summary, sort_keys=True))
     return summary

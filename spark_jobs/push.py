@@ -2,7 +2,8 @@
 
     spark-submit spark_jobs/push.py --date D --lake ROOT [--store STORE] [--partitions N]
 
-1. Reads recs/topk ds=D and groups it per member, candidates ordered by rank (the served value of
+1. Reads recs/topk ds=D, which the recs job must have published (else `UnpublishedPartition`, before any
+   file or store is touched), and groups it per member, candidates ordered by rank (the served value of
    push/schemas/recommendation.avsc).
 2. Writes the push input, as Venice's push job expects it: Avro container files of (key, value) records,
    partitioned by key hash (pmod(xxhash64(member_id), N)), keys sorted in each file, one file per
@@ -126,12 +127,13 @@ def exchange_folders(staging: Path, target: Path) -> None:
 
 def write_push_input(spark: SparkSession, lake: Lake, ds: str, partitions: int) -> tuple[Path, int]:
     """recs/topk ds=D -> <lake>/push/recommendations/ds=D/part-XXXXX.avro; returns (folder, records)."""
+    recs = lake.read_published(spark, RECS_TOPK, ds)  # before any folder exists: a missing day writes nothing
     target = push_folder(lake.root, ds)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f"_staging-ds={ds}-{uuid.uuid4().hex}"
     staging.mkdir()
     try:
-        values = lake.read(spark, RECS_TOPK, ds).transform(group_recommendations(ds, partitions))
+        values = recs.transform(group_recommendations(ds, partitions))
         written = (values.repartition(partitions, "part").sortWithinPartitions("part", "member_id")
                    .mapInArrow(avro_part_writer(str(staging), ds), PART_SCHEMA).collect())
         empty_schema = parsed(push_input_schema(load_value_schema()))

@@ -15,6 +15,7 @@ connection; it moves in steps of 1 / (2 * CAP + 1), and the PPR term is below ha
 orders candidates that tie on both before. Equal scores are broken by candidate id ascending, explicitly,
 and ranks run 1..K per member. Existing connections (graph/edges ds=D) are excluded again here, so a pair
 can never be recommended to two members who are already connected, whatever wrote candidates/pairs.
+Both inputs must be published for D (candidates and graph); a missing day fails, it never reads as empty.
 
     spark-submit spark_jobs/recs.py --date D --lake ROOT [--top-k 20]
     mutuals run recs --date D --lake ROOT
@@ -23,6 +24,7 @@ can never be recommended to two members who are already connected, whatever wrot
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -87,11 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> None:
+def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     lake = Lake(args.lake)
-    pairs = lake.read(spark, "candidates/pairs", ds=args.date)
-    edges = lake.read(spark, "graph/edges", ds=args.date)
-    lake.write_partition(pairs.transform(top_k_recommendations(args.top_k, edges)), "recs/topk", args.date)
+    pairs = lake.read_published(spark, "candidates/pairs", args.date)
+    edges = lake.read_published(spark, "graph/edges", args.date)
+    day = lake.day_run(spark, "recs", [args.date])
+    day.write_partition(pairs.transform(top_k_recommendations(args.top_k, edges)), "recs/topk", args.date)
+    published = day.publish()
+    written = lake.read(spark, "recs/topk", args.date)
+    summary = {"job": "recs", "ds": args.date, "rows": published["tables"]["recs/topk"]["rows"][args.date],
+               "members": written.select(MEMBER).distinct().count(), "model_version": MODEL_VERSION,
+               "top_k": args.top_k, "run_id": published["run_id"]}
+    print(json.dumps(summary))
+    return summary
 
 
 def main(argv: list[str] | None = None) -> object:

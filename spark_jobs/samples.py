@@ -7,6 +7,10 @@
 * Point in time. A sample of day D takes pair features from the newest candidates/pairs partition with
   ds < D, the whole partition (what serving had on D), never a per-pair latest row and never D or later.
   See `spark_jobs.attribution.point_in_time_features` for features_ds and feature_age_s.
+* Published inputs only. labels must be published for every sample day (the labels run for R publishes
+  R-L .. R). Feature partitions are the candidates days that were published: a day with no published
+  candidates partition before it (the lake's first days) gets null features, as before, and an unpublished
+  or half-written candidates partition is never read.
 * Exactly one sample per labelled impression, unique keys and no feature from the future are asserted by
   `quality.label_gates.check_samples` before the write; a failed gate leaves the published partitions as
   they were. The partitions R-L .. R are replaced in one commit.
@@ -48,14 +52,16 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     lake = Lake(args.lake)
     days = recompute_days(args.date, args.lookback_days)
-    labels = lake.read_range(spark, LABELS_TABLE, days[0], days[-1])
-    feature_days = feature_partitions_for(lake.partitions(spark, PAIRS_TABLE), days)
+    labels = lake.read_published_range(spark, LABELS_TABLE, days[0], days[-1], required=days)
+    feature_days = feature_partitions_for(lake.published_days(spark, PAIRS_TABLE, end=days[-1]), days)
     pairs = lake.read_or_empty(spark, PAIRS_TABLE).where(F.col(DS).isin(feature_days))
     samples = labels.transform(point_in_time_features(pairs)).persist()
     try:
         label_rows = labels.count()
         check_samples(samples, label_rows)
-        lake.write_partitions(samples, SAMPLES_TABLE, days)
+        run_days = lake.day_run(spark, "samples", days)
+        run_days.write_partitions(samples, SAMPLES_TABLE)
+        published = run_days.publish()
         per_day = samples.groupBy(DS, "features_ds").agg(
             F.count(F.lit(1)).alias("rows"),
             F.count("common_connections").alias("with_features"),
@@ -65,7 +71,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
     summary = {
         "job": "samples", "date": args.date, "days": days, "rows": label_rows,
         "per_day": [r.asDict() for r in per_day],
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - started, 1), "run_id": published["run_id"],
     }
     print(json.dumps(summary, sort_keys=True))
     return summary
