@@ -1,6 +1,6 @@
 """`mutuals fof`: ad hoc exact triangle closing over a CSV edge list, written as Parquet.
 
-    mutuals fof --edges edges.csv --top-k 50 --out DIR [--skip-bad-rows] [--strategy S] [--master M]
+    mutuals fof --edges edges.csv --top-k 50 --out DIR [--overwrite] [--skip-bad-rows] [--strategy S]
     spark-submit spark_jobs/fof.py --edges edges.csv --top-k 50 --out DIR
 
 Why parse on the driver with pyarrow: the CSV is read once, fast, straight into the numpy arrays the CSR
@@ -8,6 +8,18 @@ builder needs; sending it through the JVM only to collect it back would double t
 the graphs this command is for. Spark does the distributed part: the kernel per wedge-balanced block of
 members, and the Parquet write (see joins.triangles). A malformed line is reported with file, line
 number and field, found by a line-tracking re-read that only runs when the fast read fails.
+
+Why everything is checked before Spark starts: the arguments, the edge file (every row) and the output
+target cost well under a second to check, a Spark session about ten; a typo must not cost the ten.
+
+Why the output is staged and swapped in: `--out` is replaced as a whole, so the result is written into a
+hidden staging folder beside it, marked with a `_MUTUALS_FOF` file, and renamed into place; a previous
+output is deleted only once the new one is there. An existing `--out` that is not a previous `fof` output
+(marker plus part files only) is refused unless `--overwrite` is given. A target that is or holds the
+edge file, or holds the working folder, is always refused.
+
+`--top-k` above the number of members is capped at the number of members: no member has more candidates
+than that, so the answer is the same and no task reserves memory for rows that cannot exist.
 
 Not a --date job: it reads no lake partition and writes one folder, so it builds its own parser.
 """
@@ -17,8 +29,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,11 +54,16 @@ from joins.triangles import (
     close_triangles,
     close_triangles_from_csr,
 )
+from mutuals.errors import BadInput, MissingInput, UnsafeOutput, UsageError, run_and_exit_code
 from spark_jobs.session import build_session
 
 HEADER = ("src", "dst")
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 LONG_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+MARKER = "_MUTUALS_FOF"
+MARKER_COMMAND = "mutuals fof"
+# What Spark's file committer leaves in an output folder on a local or Hadoop filesystem.
+WRITTEN_BY_SPARK = re.compile(r"part-[^/]*|_SUCCESS|\.(part-[^/]*|_SUCCESS)\.crc")
 # The JVM only moves Arrow batches to Parquet here: 1 GiB of heap is plenty, and the serial collector
 # keeps the committed heap (hence RSS) near what is used, so the whole tree stays under 2 GiB.
 FOF_SESSION_CONF = {
@@ -56,16 +76,40 @@ class FofInputError(ValueError):
     """Base of the errors `mutuals fof` reports as one line, without a traceback."""
 
 
-class EdgeFileUnreadable(FofInputError):
-    """The edge file is missing or not UTF-8 text."""
+class ArgumentInvalid(FofInputError, UsageError):
+    """A numeric argument out of its range (--top-k, the byte budgets)."""
 
 
-class EdgeHeaderInvalid(FofInputError):
+class EdgeFileMissing(FofInputError, MissingInput):
+    """The edge file does not exist."""
+
+
+class EdgeFileUnreadable(FofInputError, BadInput):
+    """The edge file is a folder, cannot be opened, or is not UTF-8 text."""
+
+
+class EdgeHeaderInvalid(FofInputError, BadInput):
     """The first line is not `src,dst`."""
 
 
-class EdgeRowMalformed(FofInputError):
+class EdgeRowMalformed(FofInputError, BadInput):
     """A data line has the wrong number of fields or a field that is not a long."""
+
+
+class OutputUnusable(FofInputError, UsageError):
+    """The output's parent cannot hold a folder (a file in the way, no write permission)."""
+
+
+class OutputNotOurs(FofInputError, UnsafeOutput):
+    """--out exists and is not a previous `mutuals fof` output; --overwrite replaces it."""
+
+
+class OutputHoldsInput(FofInputError, UnsafeOutput):
+    """--out is the edge file or a folder holding it; refused even with --overwrite."""
+
+
+class OutputHoldsWorkingDir(FofInputError, UnsafeOutput):
+    """--out is the working folder or one of its ancestors; refused even with --overwrite."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +120,28 @@ class EdgeList:
     first_skip: str | None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Everything checked and parsed before Spark starts."""
+
+    args: argparse.Namespace
+    edges: EdgeList
+    target: Path  # absolute --out
+    top_k: int  # --top-k capped at the number of members
+
+
+# ---------------------------------------------------------------- edge file
+
+
+def _check_edge_file(path: Path) -> None:
+    if not path.exists():
+        raise EdgeFileMissing(f"{path}: edge file does not exist")
+    if path.is_dir():
+        raise EdgeFileUnreadable(f"{path}: is a folder, not an edge file")
+
+
 def _check_header(path: Path) -> None:
+    _check_edge_file(path)
     try:
         with path.open("rb") as handle:
             first = handle.readline()
@@ -143,12 +208,99 @@ def read_edge_csv(path: Path, skip_bad_rows: bool = False) -> EdgeList:
     return EdgeList(table["src"].to_numpy(), table["dst"].to_numpy(), 0, None)
 
 
+def member_count(edges: EdgeList) -> int:
+    """Distinct ids in the file: an upper bound on the candidates any member can have."""
+    return int(np.unique(np.concatenate([edges.src, edges.dst])).size)
+
+
+def capped_top_k(top_k: int, members: int) -> int:
+    """K above the number of members keeps the same rows; capping it keeps task memory plans honest."""
+    return max(1, min(top_k, members))
+
+
+# ---------------------------------------------------------------- output target
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def is_previous_output(folder: Path) -> bool:
+    """True only for a folder we wrote: a `fof` marker, and otherwise nothing but Spark's part files."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    names = os.listdir(folder)
+    if MARKER not in names:
+        return False
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(marker, dict) or marker.get("command") != MARKER_COMMAND:
+        return False
+    return all(WRITTEN_BY_SPARK.fullmatch(name) and (folder / name).is_file() and not (folder / name).is_symlink()
+               for name in names if name != MARKER)
+
+
+def _check_parent(target: Path) -> None:
+    """The nearest existing ancestor must be a writable folder, or the staging folder cannot be made."""
+    ancestor = target.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputUnusable(f"{target}: cannot create the output here ({ancestor} is not a writable folder)")
+
+
+def check_output(out: Path, edges: Path, overwrite: bool) -> Path:
+    """Return --out as an absolute path if replacing it destroys nothing it must not; raise otherwise."""
+    target = Path(os.path.abspath(out))
+    real = target.resolve()
+    edges_real = edges.resolve()
+    if _within(edges_real, real) or _within(Path(os.path.abspath(edges)), target):
+        raise OutputHoldsInput(f"{out}: is or holds the edge file {edges}; choose another --out")
+    if _within(Path.cwd().resolve(), real):
+        raise OutputHoldsWorkingDir(f"{out}: is or holds the working folder {Path.cwd()}; choose another --out")
+    if not os.path.lexists(target):
+        _check_parent(target)
+        return target
+    if overwrite or is_previous_output(target):
+        return target
+    kind = "folder" if target.is_dir() else "file"
+    raise OutputNotOurs(f"{out}: existing {kind} is not a previous `mutuals fof` output (no {MARKER} marker, "
+                        f"or other files in it); pass --overwrite to replace it")
+
+
+def _marker(args: argparse.Namespace, top_k: int) -> dict:
+    return {"command": MARKER_COMMAND, "edges": os.path.abspath(args.edges), "top_k": args.top_k,
+            "top_k_used": top_k, "strategy": args.strategy, "skip_bad_rows": args.skip_bad_rows}
+
+
+def _swap_in(built: Path, target: Path, trash: Path) -> None:
+    """Rename the new folder into place; an old target is moved aside first and deleted only after."""
+    if not os.path.lexists(target):
+        os.rename(built, target)
+        return
+    os.rename(target, trash)
+    try:
+        os.rename(built, target)
+    except OSError:
+        os.rename(trash, target)
+        raise
+
+
+# ---------------------------------------------------------------- command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mutuals fof", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edges", required=True, type=Path, help="CSV with header src,dst (LF or CRLF)")
-    parser.add_argument("--top-k", required=True, type=int, help="candidates kept per member")
-    parser.add_argument("--out", required=True, type=Path, help="output folder (Parquet), replaced")
+    parser.add_argument("--top-k", required=True, type=int,
+                        help="candidates kept per member, >= 1 (capped at the number of members)")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output folder (Parquet); replaced if it is a previous fof output")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if it is not a previous fof output (never the edge file)")
     parser.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed lines")
     parser.add_argument("--strategy", default="auto", choices=STRATEGIES, help="see joins.triangles")
     parser.add_argument("--max-task-bytes", type=int, default=DEFAULT_MAX_TASK_BYTES)
@@ -157,55 +309,93 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    for flag, value in (("--top-k", args.top_k), ("--max-task-bytes", args.max_task_bytes),
+                        ("--broadcast-limit-bytes", args.broadcast_limit_bytes)):
+        if value < 1:
+            raise ArgumentInvalid(f"{flag} must be >= 1, found {value}")
+
+
+def prepare(args: argparse.Namespace) -> Prepared:
+    """Every check that needs no Spark: arguments, output target, then the whole edge file."""
+    _check_numbers(args)
+    _check_edge_file(args.edges)
+    target = check_output(args.out, args.edges, getattr(args, "overwrite", False))
+    edges = read_edge_csv(args.edges, args.skip_bad_rows)
+    return Prepared(args, edges, target, capped_top_k(args.top_k, member_count(edges)))
+
+
 def _edges_frame(spark: SparkSession, edges: EdgeList):
     table = pa.table({"src": pa.array(edges.src, pa.int64()), "dst": pa.array(edges.dst, pa.int64())})
     return spark.createDataFrame(table)
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict:
-    """Parse, close triangles, write Parquet to args.out; return (and print) the one-line summary."""
-    started = time.monotonic()
-    if args.top_k < 1:
-        raise FofInputError(f"--top-k must be >= 1, found {args.top_k}")
-    edges = read_edge_csv(args.edges, args.skip_bad_rows)
-    if edges.skipped:
-        print(f"mutuals fof: skipped {edges.skipped} malformed line(s); first: {edges.first_skip}",
-              file=sys.stderr)
+def _closed_triangles(spark: SparkSession, job: Prepared):
+    args, edges = job.args, job.edges
     strategy = args.strategy
     if strategy in ("auto", "broadcast"):
         csr = build_csr(edges.src, edges.dst)
         fits = csr.nbytes <= args.broadcast_limit_bytes
         strategy = "broadcast" if (strategy == "broadcast" or fits) else "partitioned"
     if strategy == "broadcast":
-        result = close_triangles_from_csr(spark, csr, args.top_k, max_task_bytes=args.max_task_bytes)
-    else:
-        result = close_triangles(_edges_frame(spark, edges), args.top_k, strategy=strategy,
-                                 max_task_bytes=args.max_task_bytes,
-                                 broadcast_limit_bytes=args.broadcast_limit_bytes)
-    result.write.mode("overwrite").parquet(str(args.out))
-    members = pq.read_table(args.out, columns=["member_id"])["member_id"]
+        return strategy, close_triangles_from_csr(spark, csr, job.top_k, max_task_bytes=args.max_task_bytes)
+    return strategy, close_triangles(_edges_frame(spark, edges), job.top_k, strategy=strategy,
+                                     max_task_bytes=args.max_task_bytes,
+                                     broadcast_limit_bytes=args.broadcast_limit_bytes)
+
+
+def write_output(job: Prepared, result) -> None:
+    """Write into a staging folder beside the target, mark it as ours, re-check the target, swap it in."""
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{job.target.name}.fof-staging-", dir=job.target.parent))
+    try:
+        built = staging / "new"
+        result.write.mode("errorifexists").parquet(str(built))
+        (built / MARKER).write_text(json.dumps(_marker(job.args, job.top_k), indent=2) + "\n")
+        check_output(job.args.out, job.args.edges, getattr(job.args, "overwrite", False))
+        _swap_in(built, job.target, staging / "previous")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def execute(spark: SparkSession, job: Prepared) -> dict:
+    """Close triangles, write and swap in the output; return (and print) the one-line summary."""
+    started = time.monotonic()
+    if job.edges.skipped:
+        print(f"mutuals fof: skipped {job.edges.skipped} malformed line(s); first: {job.edges.first_skip}",
+              file=sys.stderr)
+    strategy, result = _closed_triangles(spark, job)
+    write_output(job, result)
+    members = pq.read_table(job.target, columns=["member_id"])["member_id"]
     summary = {
-        "edges": str(args.edges),
-        "out": str(args.out),
+        "edges": str(job.args.edges),
+        "out": str(job.args.out),
         "strategy": strategy,
+        "top_k": job.top_k,
         "rows": len(members),
         "members": pc.count_distinct(members).as_py() if len(members) else 0,
-        "skipped_rows": edges.skipped,
+        "skipped_rows": job.edges.skipped,
         "seconds": round(time.monotonic() - started, 3),
     }
     print(json.dumps(summary))
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(spark: SparkSession, args: argparse.Namespace) -> dict:
+    """Check and parse, then close triangles into args.out (the path tests take with their own session)."""
+    return execute(spark, prepare(args))
+
+
+def _main(argv: Sequence[str] | None) -> None:
     args = build_parser().parse_args(argv)
+    job = prepare(args)
     spark = build_session("mutuals-fof", master=args.master, conf=FOF_SESSION_CONF)
-    try:
-        run(spark, args)
-    except FofInputError as err:
-        print(f"mutuals fof: {err}", file=sys.stderr)
-        return 1
-    return 0
+    execute(spark, job)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit code: 0, or the failure family's code with one `ClassName: message` line on stderr."""
+    return run_and_exit_code(lambda: _main(argv))
 
 
 if __name__ == "__main__":
