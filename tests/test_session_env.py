@@ -1,0 +1,47 @@
+"""`mutuals` outside `make`: the session factory picks the Python workers' interpreter itself.
+
+Why a bare environment: the Makefile exports PYSPARK_PYTHON and SPARK_LOCAL_IP, which hid that a plain
+`.venv/bin/mutuals fof` started workers with the system `python3` (no pyarrow). `env -i` keeps only PATH
+and HOME, as a cron job or a fresh shell would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from spark_jobs import session
+from tests.conftest import EGO_FACEBOOK
+
+VENV_BIN = Path(sys.executable).parent
+CHECKSUM_MOD = 2**61 - 1
+
+
+def test_mutuals_fof_in_a_bare_environment_gives_the_exact_ego_facebook_answer(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        ["env", "-i", "PATH=/usr/bin:/bin", f"HOME={os.environ.get('HOME', tmp_path)}", str(VENV_BIN / "mutuals"),
+         "fof", "--edges", str(EGO_FACEBOOK), "--top-k", "50", "--out", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = pq.read_table(out)
+    rows = zip(*(table[name].to_pylist() for name in ("member_id", "candidate_id", "common_connections")),
+               strict=True)
+    checksum = sum((a * 1000003 + c) * n for a, c, n in rows) % CHECKSUM_MOD
+    assert (table.num_rows, sum(table["common_connections"].to_pylist()), checksum) == (
+        201_854, 3_588_819, 5_584_582_348_461_794)
+
+
+def test_worker_python_defaults_to_the_driver_interpreter(monkeypatch):
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    assert session.worker_python({}) == sys.executable
+
+
+def test_worker_python_keeps_the_users_choice(monkeypatch):
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/env/bin/python")
+    assert session.worker_python({}) == "/opt/env/bin/python"
+    assert session.worker_python({"spark.pyspark.python": "/shipped/venv/bin/python"}) == "/shipped/venv/bin/python"
