@@ -119,10 +119,9 @@ class RedisStore(VersionedStore):
         super().__init__(options, clock)
         self.url = url
         base, self.ns = split_url(url)
+        self._base = base
         self.r = redis.Redis.from_url(base, socket_timeout=30, socket_connect_timeout=5)
-        # Locks are owned by this dedicated connection: if the process dies, so does the connection.
-        self._owner = redis.Redis.from_url(base, single_connection_client=True, socket_timeout=30,
-                                           socket_connect_timeout=5)
+        self._owner: redis.Redis | None = None
         self._owner_id: int | None = None
         self._tlock = threading.RLock()
         self._depth = 0
@@ -152,7 +151,12 @@ class RedisStore(VersionedStore):
 
     # ------------------------------------------------------------------ liveness-aware locks
     def _client_id(self) -> int:
+        """Locks are owned by a dedicated connection, opened on first use (readers never need it): if the
+        process dies, so does the connection."""
         if self._owner_id is None:
+            if self._owner is None:
+                self._owner = redis.Redis.from_url(self._base, single_connection_client=True, socket_timeout=30,
+                                                   socket_connect_timeout=5)
             self._owner_id = int(self._owner.client_id())
         return self._owner_id
 
@@ -335,16 +339,14 @@ class RedisStore(VersionedStore):
 
     # ------------------------------------------------------------------ reads
     def _get_raw(self, keys: list[int], now_us: int) -> tuple[int | None, list[bytes | None]]:
-        try:
-            out = self._read(args=[self.ns, now_us, *keys])
-        except self.unavailable_errors() as exc:
-            raise StoreUnavailable(f"{self.url}: read failed ({exc})") from exc
+        out = self._read(args=[self.ns, now_us, *keys])
         if not out or out[0] is None:
             return None, [None] * len(keys)
         return int(out[0]), list(out[1:])
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._owner.close()
+        if self._owner is not None:
+            with contextlib.suppress(Exception):
+                self._owner.close()
         with contextlib.suppress(Exception):
             self.r.close()
