@@ -45,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_setting_flags(parser: argparse.ArgumentParser, when: str) -> None:
     defaults = StoreOptions()
     for flag, field, kind, text in SETTING_FLAGS:
-        parser.add_argument(flag, dest=field, type=kind, default=None,
+        parser.add_argument(flag, dest=field, type=kind, default=None, metavar="N" if kind is int else "SECONDS",
                             help=f"{text} ({when}; default for a new store: {getattr(defaults, field)})")
 
 
