@@ -24,7 +24,7 @@ JOBS: tuple[str, ...] = ("ingest", "graph", "candidates", "recs", "labels", "sam
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("spark_jobs.generate", "write seeded synthetic landing files for N days"),
     "fof": ("spark_jobs.fof", "ad hoc exact triangle closing over a CSV edge list"),
-    "store": ("push.cli", "the versioned key-value store: push, get, versions, rollback, write, delete"),
+    "store": ("push.cli", "the versioned key-value store: push, get, versions, rollback, configure, write, delete"),
     "demo": ("spark_jobs.demo", "what `make demo` runs: generate, then every job on local[*]"),
 }
 
