@@ -144,7 +144,8 @@ TRAINING_SAMPLES = StructType(
 )
 
 # ---------------------------------------------------------------- lake bookkeeping
-PUBLISHED_TABLE = _schema(("table", StringType(), False), ("version", LongType(), False), ("rows", LongType(), False))
+# Delta refuses NOT NULL inside arrays, so the element's fields are nullable; the lake always fills them.
+PUBLISHED_TABLE = _schema(("table", StringType()), ("version", LongType()), ("rows", LongType()))
 PUBLICATIONS = _schema(
     ("run_id", StringType(), False), ("tables", ArrayType(PUBLISHED_TABLE, False), False),
     ("published_at", TimestampType(), False),

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from spark_jobs import candidates, recs
-from spark_jobs.lake import Lake
+from spark_jobs.lake import Lake, UnpublishedPartition
 from spark_jobs.tables import CANDIDATE_PAIRS, EDUCATIONS, GRAPH_EDGES, POSITIONS
 
 D = "2024-06-30"
@@ -46,6 +46,10 @@ def tiny_lake(spark, tmp_path_factory):
         (3, 900, "2013-01-01", "2013-01-31"),                    # overlaps 1 and 4, but knows both
         (5, 901, "2020-09-01", "2022-06-30"), (7, 901, "2021-09-01", None),
     ], EDUCATIONS), "raw/educations", D)
+    lake.publish_tables(spark, "graph", [D], ["graph/edges"])
+    lake.publish_tables(spark, "ingest", [BEFORE], ["raw/positions"])
+    lake.publish_tables(spark, "ingest", [D], ["raw/positions", "raw/educations"])
+    lake.publish_tables(spark, "ingest", [AFTER], ["raw/positions"])
     candidates.main(["--date", D, "--lake", lake.root, "--max-per-source", "1", "--cold-threshold", "2",
                      "--ppr-walks", "200", "--ppr-max-length", "3", "--seed", "5"])
     return lake
@@ -82,6 +86,19 @@ def test_recs_end_to_end_and_rerun_is_idempotent(spark, tiny_lake):
         "member_id long, candidate_id long, rank int",
     ).withColumn("model_version", F.lit("heuristic-v1"))
     assertDataFrameEqual(top, expected)
+
+
+def test_recs_without_candidates_for_the_day_fails_naming_the_candidates_job(spark, tmp_path):
+    """The graph of D is published but candidates never ran for D: recs fails, it never writes an empty day."""
+    lake = Lake(str(tmp_path))
+    edges = spark.createDataFrame([(1, 2, None), (2, 1, None)], GRAPH_EDGES)
+    lake.write_partition(edges, "graph/edges", D)
+    lake.publish_tables(spark, "graph", [D], ["graph/edges"])
+    with pytest.raises(UnpublishedPartition, match=r"^candidates/pairs ds=2024-06-30 is not published: "
+                                                   r"run `mutuals run candidates --date 2024-06-30` first$"):
+        recs.main(["--date", D, "--lake", lake.root])
+    assert not lake.exists(spark, "recs/topk")
+    assert lake.publication(spark, "recs", D) is None
 
 
 def test_recs_ordering_and_tie_breaks(spark):

@@ -10,8 +10,9 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
+from mutuals.errors import Conflict, MissingInput, SchemaError
 from spark_jobs import graph
-from spark_jobs.lake import Lake, PartitionWriteConflict, SchemaMismatch
+from spark_jobs.lake import Lake, MissingTable, PartitionWriteConflict, SchemaMismatch, UnpublishedPartition
 from spark_jobs.tables import spec
 
 T0 = dt.datetime(2026, 1, 1, 8, 0)
@@ -29,6 +30,7 @@ def graph_lake(spark, tmp_path_factory):
                          "raw/connections", "2026-01-01")
     lake.write_partition(_connections(spark, [(3, 1, T1), (2, 4, T1)]), "raw/connections", "2026-01-02")
     lake.write_partition(_connections(spark, [(4, 5, T1)]), "raw/connections", "2026-01-03")  # after D
+    lake.publish_tables(spark, "ingest", ["2026-01-01", "2026-01-02", "2026-01-03"], ["raw/connections"])
     graph.run(spark, argparse.Namespace(date="2026-01-02", lake=lake.root))
     return lake
 
@@ -102,3 +104,38 @@ def test_racing_writers_never_double_a_partition(spark, tmp_path):
                 t.join()
             assert "ok" in outcomes
             assert lake.read(spark, "raw/connections", day).count() == len(rows), outcomes
+
+
+def test_lake_errors_belong_to_their_families():
+    assert issubclass(MissingTable, MissingInput) and MissingTable("x").exit_code == 10
+    assert issubclass(UnpublishedPartition, MissingInput) and UnpublishedPartition("x").exit_code == 10
+    assert issubclass(SchemaMismatch, SchemaError) and SchemaMismatch("x").exit_code == 4
+    assert issubclass(PartitionWriteConflict, Conflict) and PartitionWriteConflict("x").exit_code == 6
+
+
+def test_graph_for_a_day_never_ingested_fails_and_writes_nothing(spark, tmp_path):
+    lake = Lake(str(tmp_path))
+    with pytest.raises(UnpublishedPartition, match=r"^raw/connections ds=2026-01-02 is not published: "
+                                                   r"run `mutuals run ingest --date 2026-01-02` first$"):
+        graph.run(spark, argparse.Namespace(date="2026-01-02", lake=lake.root))
+    assert not lake.exists(spark, "graph/edges")
+
+
+def test_graph_does_not_republish_an_older_snapshot_for_a_later_day(spark, graph_lake):
+    """Days 01-04 and 01-05 were never ingested: graph for 01-05 names both, it never reuses 01-03's edges."""
+    with pytest.raises(UnpublishedPartition, match=r"^raw/connections ds=2026-01-04, ds=2026-01-05 are not "
+                                                   r"published: run `mutuals run ingest --date D` for each"):
+        graph.run(spark, argparse.Namespace(date="2026-01-05", lake=graph_lake.root))
+    assert graph_lake.partitions(spark, "graph/edges") == ["2026-01-02"]
+
+
+def test_an_as_of_read_skips_no_day_half_written(spark, tmp_path):
+    """A raw/connections partition written without its ingest publication is a hole, not a day."""
+    lake = Lake(str(tmp_path))
+    for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
+        lake.write_partition(_connections(spark, [(1, 2, T0)]), "raw/connections", day)
+    lake.publish_tables(spark, "ingest", ["2026-01-01"], ["raw/connections"])
+    lake.publish_tables(spark, "ingest", ["2026-01-03"], ["raw/connections"])
+    with pytest.raises(UnpublishedPartition, match=r"^raw/connections ds=2026-01-02 is not published"):
+        lake.read_published_as_of(spark, "raw/connections", "2026-01-03")
+    assert lake.read_published_as_of(spark, "raw/connections", "2026-01-01").count() == 1

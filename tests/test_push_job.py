@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 import fastavro
+import pytest
 from pyspark.sql import Row
 
 from push.store import open_store
 from spark_jobs import push as push_job
-from spark_jobs.lake import Lake
+from spark_jobs.lake import Lake, UnpublishedPartition
 from spark_jobs.tables import RECS_TOPK
 
 DS = "2026-01-03"
@@ -30,6 +31,7 @@ def test_push_job_writes_partitioned_avro_and_serves_it(spark, tmp_path, monkeyp
         rec(3, 10, 1, 0.5, ["triangle"], common=2),
     ]
     lake.write_partition(spark.createDataFrame(rows, RECS_TOPK), "recs/topk", DS)
+    lake.publish_tables(spark, "recs", [DS], ["recs/topk"])
     args = argparse.Namespace(date=DS, lake=lake.root, store=str(tmp_path / "store"), partitions=2, max_drop=0.2)
 
     first = push_job.run(spark, args)
@@ -71,3 +73,22 @@ def test_push_job_writes_partitioned_avro_and_serves_it(spark, tmp_path, monkeyp
     sample = push_job.print_served_sample(lake.root, DS, count=3)
     assert sorted(r["key"] for r in sample) == [1, 2, 3]
     assert all(r["version"] == 1 and r["value"]["model_version"] == "m1" for r in sample)
+
+
+def test_push_without_published_recs_fails_and_creates_no_store(spark, tmp_path):
+    """recs/topk ds=D was written but never published (a recs run that stopped before its publication)."""
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_partition(spark.createDataFrame([rec(1, 20, 1, 0.9, ["triangle"])], RECS_TOPK), "recs/topk", DS)
+    args = argparse.Namespace(date=DS, lake=lake.root, store=str(tmp_path / "store"), partitions=2, max_drop=0.2)
+    with pytest.raises(UnpublishedPartition, match=r"^recs/topk ds=2026-01-03 is not published: "
+                                                   r"run `mutuals run recs --date 2026-01-03` first$"):
+        push_job.run(spark, args)
+    assert not (tmp_path / "store").exists()
+    assert not (tmp_path / "lake" / "push").exists()
+
+
+def test_push_with_no_recs_table_at_all_fails_and_creates_nothing(spark, tmp_path):
+    args = argparse.Namespace(date=DS, lake=str(tmp_path / "lake"), store=None, partitions=2, max_drop=0.2)
+    with pytest.raises(UnpublishedPartition, match=r"^recs/topk ds=2026-01-03 is not published"):
+        push_job.run(spark, args)
+    assert not (tmp_path / "lake").exists()
