@@ -10,13 +10,20 @@ The checks (Great Expectations 1.x through `quality.gx_runner`, on small derived
   dismissed must lie in a configured band. Days with fewer than `min_rows_for_rates` impressions are not
   judged (a rate over a handful of rows is noise, not a signal).
 * labels, volume: the run day's deduplicated impressions against the mean of the trailing
-  `volume_trailing_days` days that have any impressions; the ratio must lie in `volume_band`. With no
-  trailing day (the first day of a lake) the check is skipped. The run day is usually still missing its
-  late events, hence the generous default lower bound.
+  `volume_trailing_days` days that have any impressions; the ratio must lie in `volume_band`. The band is
+  judged only when that trailing mean reaches `min_impressions_for_volume` (default 100): a ratio against
+  a mean of one or two impressions is noise (1, 1, then 5 is a normal small day, not a 5x spike). The
+  floor applies to the baseline only, so a collapse from thousands a day to a handful is still caught.
+  With no trailing day (the first day of a lake) the check is skipped. The run day is usually still
+  missing its late events, hence the generous default lower bound.
 * labels and samples, unique keys: (ds, request_id, member_id, candidate_id, impression_ts) is unique.
 * samples, exactly one sample per labelled impression: row count equals the labels' row count, which with
   unique keys and a left join means one row each.
 * samples, point in time: features_ds < ds and feature_age_s >= 0 wherever features are present.
+
+Every gate message starts with the rule that refused the data (rate band, volume band, unique key, one
+sample per impression, point in time) and says why that rule was judged (the floors it passed); the
+labels summary carries the volume rule's verdict even when it passed or was not judged.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
+from mutuals import errors
 from quality.gx_runner import SuiteOutcome, validate
 from spark_jobs.tables import DS
 
@@ -43,8 +51,8 @@ DEFAULT_RATE_BANDS: dict[str, tuple[float, float]] = {
 }
 
 
-class GateFailed(Exception):
-    """A quality gate failed; nothing was written."""
+class GateFailed(errors.GateFailed):
+    """A labels or samples quality gate failed; nothing was written (the GateFailed family, exit 5)."""
 
 
 class LabelRateOutOfBand(GateFailed):
@@ -73,6 +81,7 @@ class LabelGateConfig:
     min_rows_for_rates: int = 200
     volume_band: tuple[float, float] = (0.5, 2.0)
     volume_trailing_days: int = 7
+    min_impressions_for_volume: int = 100
 
 
 def _band(text: str) -> tuple[float, float]:
@@ -104,6 +113,9 @@ def add_label_gate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allowed ratio of the day's impressions to the trailing mean (default 0.5:2.0)")
     parser.add_argument("--volume-trailing-days", type=int, default=defaults.volume_trailing_days,
                         help="trailing days for the volume check (default %(default)s)")
+    parser.add_argument("--min-impressions-for-volume", type=int, default=defaults.min_impressions_for_volume,
+                        help="judge the volume band only when the trailing mean has this many impressions "
+                             "(default %(default)s)")
 
 
 def label_gate_config(args: argparse.Namespace) -> LabelGateConfig:
@@ -112,6 +124,7 @@ def label_gate_config(args: argparse.Namespace) -> LabelGateConfig:
         min_rows_for_rates=args.min_rows_for_rates,
         volume_band=tuple(args.volume_band),
         volume_trailing_days=args.volume_trailing_days,
+        min_impressions_for_volume=args.min_impressions_for_volume,
     )
 
 
@@ -144,6 +157,23 @@ class VolumeCheck:
             return None
         return self.day_impressions / self.trailing_mean
 
+    def is_judged(self, floor: int) -> bool:
+        """Only a trailing mean of at least `floor` impressions is a baseline worth a ratio."""
+        return self.trailing_mean is not None and self.trailing_mean >= floor
+
+    def rule(self, run_date: str, band: tuple[float, float], floor: int) -> str:
+        """The volume rule as applied to this day: what was compared, the band, and why it was (not) judged."""
+        if self.trailing_mean is None:
+            return (f"volume band: not judged, {run_date} has {self.day_impressions} impressions and no "
+                    "trailing day has any")
+        found = (f"found {self.day_impressions} against a mean of {self.trailing_mean} over "
+                 f"{self.trailing_days} days (ratio {self.ratio:.3g})")
+        if not self.is_judged(floor):
+            return (f"volume band: not judged, {found}; the trailing mean is below the floor of {floor} "
+                    "impressions")
+        return (f"volume band: impressions on {run_date} expected within [{band[0]}, {band[1]}] x the trailing "
+                f"mean, {found}; judged because the trailing mean {self.trailing_mean} >= floor {floor}")
+
 
 def impression_volume(impressions: DataFrame, run_date: str, trailing_days: int) -> VolumeCheck:
     """The run day's deduplicated impressions and the mean over trailing days that have any."""
@@ -165,18 +195,24 @@ def _fail(outcome: SuiteOutcome, checks: Sequence[tuple[str, type[GateFailed], s
     failed = {(o.expectation, o.column) for o in outcome.failures}
     messages = [(cls, msg) for key, cls, msg in checks if key in failed]
     if not messages and outcome.failures:
-        messages = [(GateFailed, "; ".join(o.describe() for o in outcome.failures))]
+        messages = [(GateFailed, "expectation: " + "; ".join(o.describe() for o in outcome.failures))]
     if messages:
         raise messages[0][0](f"{outcome.suite} failed: " + " | ".join(m for _, m in messages))
 
 
 def _stats_messages(stats: list[Row], config: LabelGateConfig) -> dict[str, str]:
+    """One rate-band message per label, naming the floor and the days left unjudged below it."""
+    floor = config.min_rows_for_rates
+    judged = [r for r in stats if r["impressions"] >= floor]
+    unjudged = ", ".join(f"ds={r[DS]} ({r['impressions']})" for r in stats if r["impressions"] < floor)
     messages: dict[str, str] = {}
     for label in LABELS:
         low, high = config.rate_bands[label]
-        bad = [f"ds={r[DS]}: {r[f'{label}_rate']:.4f} over {r['impressions']} impressions" for r in stats
+        bad = [f"ds={r[DS]}: {r[f'{label}_rate']:.4f} over {r['impressions']} impressions" for r in judged
                if r[f"{label}_rate"] is not None and not low <= r[f"{label}_rate"] <= high]
-        messages[label] = f"{label} rate expected within [{low}, {high}], found {', '.join(bad) or 'n/a'}"
+        messages[label] = (f"rate band, judged on days with >= {floor} impressions: {label} rate expected "
+                           f"within [{low}, {high}], found {', '.join(bad) or 'n/a'}"
+                           + (f"; not judged below the floor: {unjudged}" if unjudged else ""))
     return messages
 
 
@@ -195,7 +231,8 @@ def check_labels(
         is_judged = row is not None and row["impressions"] >= config.min_rows_for_rates
         rates = [row[f"{label}_rate"] if is_judged else None for label in LABELS]
         dups = row["duplicate_keys"] if row is not None else 0
-        return (day, *rates, dups, volume.ratio if day == run_date else None)
+        is_volume_judged = day == run_date and volume.is_judged(config.min_impressions_for_volume)
+        return (day, *rates, dups, volume.ratio if is_volume_judged else None)
 
     by_day = {r[DS]: r for r in stats}
     metrics = labels.sparkSession.createDataFrame(
@@ -211,15 +248,11 @@ def check_labels(
         between(column="volume_ratio", min_value=low_v, max_value=high_v),
         between(column="duplicate_keys", min_value=0, max_value=0),
     ]
-    judged = [r for r in stats if r["impressions"] >= config.min_rows_for_rates]
-    rate_messages = _stats_messages(judged, config)
-    volume_message = (
-        f"impressions on {run_date} expected within [{low_v}, {high_v}] x the trailing mean, found "
-        f"{volume.day_impressions} against a mean of {volume.trailing_mean} over {volume.trailing_days} days"
-    )
+    rate_messages = _stats_messages(stats, config)
+    volume_message = volume.rule(run_date, config.volume_band, config.min_impressions_for_volume)
     duplicates = {r[DS]: r["duplicate_keys"] for r in stats if r["duplicate_keys"]}
-    key_message = ("labels/impressions key (ds, request_id, member_id, candidate_id, impression_ts) expected "
-                   f"unique, found rows sharing a key per day: {duplicates}")
+    key_message = ("unique key: labels/impressions key (ds, request_id, member_id, candidate_id, impression_ts) "
+                   f"expected unique, found rows sharing a key per day: {duplicates}")
     _fail(
         validate(metrics, suite, expectations),
         [*((("expect_column_values_to_be_between", f"{label}_rate"), LabelRateOutOfBand, rate_messages[label])
@@ -232,6 +265,7 @@ def check_labels(
                   **{f"{label}_rate": r[f"{label}_rate"] for label in LABELS}} for r in stats],
         "volume": {"day_impressions": volume.day_impressions, "trailing_mean": volume.trailing_mean,
                    "trailing_days": volume.trailing_days, "ratio": volume.ratio},
+        "volume_rule": volume_message,
     }
 
 
@@ -257,12 +291,12 @@ def check_samples(samples: DataFrame, label_rows: int, suite: str = "samples") -
     dup = by_type[("expect_column_values_to_be_unique", "impression_key")].unexpected_count
     _fail(outcome, [
         (("expect_table_row_count_to_equal", None), SampleCountMismatch,
-         f"training/samples expected exactly one row per labelled impression ({label_rows} rows), "
-         f"found {found_rows}"),
+         f"one sample per impression: training/samples expected exactly one row per labelled impression "
+         f"({label_rows} rows), found {found_rows}"),
         (("expect_column_values_to_be_unique", "impression_key"), DuplicateKey,
-         f"training/samples key expected unique, found {dup} rows sharing a key"),
+         f"unique key: training/samples key expected unique, found {dup} rows sharing a key"),
         (("expect_column_values_to_be_in_set", "features_before_day"), FeatureFromFuture,
-         "features_ds expected strictly before the sample's ds, found later or equal partitions"),
+         "point in time: features_ds expected strictly before the sample's ds, found later or equal partitions"),
         (("expect_column_values_to_be_between", "feature_age_s"), FeatureFromFuture,
-         "feature_age_s expected >= 0, found negative ages"),
+         "point in time: feature_age_s expected >= 0, found negative ages"),
     ])

@@ -13,8 +13,10 @@ from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from mutuals import errors
 from quality.label_gates import (
     DuplicateKey,
+    GateFailed,
     ImpressionVolumeOutOfBand,
     LabelGateConfig,
     LabelRateOutOfBand,
@@ -211,7 +213,8 @@ def test_gates_reject_a_rate_out_of_band_and_a_volume_drop(spark):
              for r in list(rows)]
     labels = label(spark, rows)
     impressions = dedup_impressions(dedup_events(events_df(spark, rows)))
-    wide = LabelGateConfig(rate_bands={**LabelGateConfig().rate_bands, "clicked": (0.0, 1.0)}, min_rows_for_rates=1)
+    wide = LabelGateConfig(rate_bands={**LabelGateConfig().rate_bands, "clicked": (0.0, 1.0)}, min_rows_for_rates=1,
+                           min_impressions_for_volume=1)
     with pytest.raises(ImpressionVolumeOutOfBand, match=r"found 2 against a mean of 10.0 over 3 days"):
         check_labels(labels, impressions, D, wide, suite="t_volume")
     narrow = LabelGateConfig(min_rows_for_rates=5, volume_band=(0.0, 9.0))
@@ -226,6 +229,49 @@ def test_gates_reject_a_rate_out_of_band_and_a_volume_drop(spark):
                      suite="t_keys")
 
 
+def daily_impressions(spark, per_day: dict[str, int]) -> tuple[DataFrame, DataFrame]:
+    """Labels and deduplicated impressions for `per_day` distinct impressions on each day, nothing else."""
+    rows = [ev(f"i{day}-{k}", k, f"{day} 10:00:00", "impression", 100_000 + k, f"r{day}-{k}")
+            for day, n in per_day.items() for k in range(n)]
+    return label(spark, rows), dedup_impressions(dedup_events(events_df(spark, rows)))
+
+
+def test_label_gate_errors_belong_to_the_gate_failed_family():
+    assert issubclass(GateFailed, errors.GateFailed)
+    assert ImpressionVolumeOutOfBand("x").exit_code == 5 and LabelRateOutOfBand("x").exit_code == 5
+
+
+def test_a_small_day_is_not_judged_for_volume(spark):
+    labels, impressions = daily_impressions(spark, {"2026-01-08": 1, "2026-01-09": 1, D: 5})
+    figures = check_labels(labels, impressions, D, LabelGateConfig(), suite="t_small_day")
+    assert figures["volume"] == {"day_impressions": 5, "trailing_mean": 1.0, "trailing_days": 2, "ratio": 5.0}
+    assert figures["volume_rule"] == (
+        "volume band: not judged, found 5 against a mean of 1.0 over 2 days (ratio 5); the trailing mean is "
+        "below the floor of 100 impressions")
+
+
+@pytest.mark.parametrize("today, ratio", [(1000, "6.67"), (5, "0.0333")])
+def test_a_day_far_out_of_band_against_a_real_baseline_fails_naming_the_rule(spark, today, ratio):
+    # 150 impressions on each of three trailing days: a baseline above the default floor of 100
+    per_day = {"2026-01-07": 150, "2026-01-08": 150, "2026-01-09": 150, D: today}
+    labels, impressions = daily_impressions(spark, per_day)
+    volume_only = LabelGateConfig(min_rows_for_rates=10_000)
+    expected = (rf"volume band: impressions on {D} expected within \[0.5, 2.0\] x the trailing mean, found "
+                rf"{today} against a mean of 150.0 over 3 days \(ratio {ratio}\); judged because the trailing "
+                r"mean 150.0 >= floor 100")
+    with pytest.raises(ImpressionVolumeOutOfBand, match=expected):
+        check_labels(labels, impressions, D, volume_only, suite="t_big_day")
+
+
+def test_a_rate_band_message_names_its_floor_and_the_days_it_did_not_judge(spark):
+    labels, impressions = daily_impressions(spark, {"2026-01-09": 3, D: 4})
+    config = LabelGateConfig(min_rows_for_rates=4)
+    expected = (r"rate band, judged on days with >= 4 impressions: clicked rate expected within \[0.001, 0.6\], "
+                rf"found ds={D}: 0.0000 over 4 impressions; not judged below the floor: ds=2026-01-09 \(3\)")
+    with pytest.raises(LabelRateOutOfBand, match=expected):
+        check_labels(labels, impressions, D, config, suite="t_rate_rule")
+
+
 # ---------------------------------------------------------------------------------------- the job itself
 def run_labels(spark, lake_root: str, date: str, *extra: str) -> dict:
     args = labels_job.build_parser().parse_args(["--date", date, "--lake", lake_root, "--min-rows-for-rates",
@@ -234,7 +280,9 @@ def run_labels(spark, lake_root: str, date: str, *extra: str) -> dict:
 
 
 def land(spark, lake: Lake, landing_ds: str, rows: list[tuple]) -> None:
+    """Write and publish one raw/events day, as ingest would."""
     lake.write_partition(events_df(spark, rows), "raw/events", landing_ds)
+    lake.publish_tables(spark, "ingest", [landing_ds], ["raw/events"])
 
 
 def test_a_click_a_day_late_changes_the_earlier_day_after_the_next_run(spark, tmp_path):
