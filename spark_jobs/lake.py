@@ -292,14 +292,14 @@ class Lake:
         found = {r[DS]: int(r["rows"]) for r in counts}
         return {d: found.get(d, 0) for d in days}
 
-    def _commit_of(self, spark: SparkSession, key: str, run_id: str) -> tuple[int, int | None]:
-        """(version, rows written) of the newest commit of `key` tagged with `run_id`."""
+    def _commit_of(self, spark: SparkSession, key: str, run_id: str) -> tuple[int, int | None] | None:
+        """(version, rows written) of the newest commit of `key` tagged with `run_id`; None when the write
+        committed nothing (Delta skips an empty overwrite of partitions that were already empty)."""
         history = DeltaTable.forPath(spark, self.path(key)).history(HISTORY_DEPTH)
         row = (history.where(F.col("userMetadata") == run_id).orderBy(F.col("version").desc())
                .select("version", F.col("operationMetrics")["numOutputRows"].alias("rows")).first())
         if row is None:
-            raise IncompletePublication(f"{key}: no commit tagged with run {run_id} in the last "
-                                        f"{HISTORY_DEPTH} commits")
+            return None
         return int(row["version"]), int(row["rows"]) if row["rows"] is not None else None
 
     def _write_publication(self, spark: SparkSession, job: str, days: Sequence[str],
@@ -372,7 +372,10 @@ class DayRun:
             self.lake.retract(self.spark, self.job, self.days)
 
     def _entry(self, key: str) -> PublishedTable:
-        version, rows = self.lake._commit_of(self.spark, key, self.run_id)
+        """The table's commit of this run (or, when the write committed nothing, the version it left
+        standing) and its rows per day."""
+        commit = self.lake._commit_of(self.spark, key, self.run_id)
+        version, rows = commit if commit is not None else (self.lake.version(self.spark, key), None)
         if rows is None or len(self.days) > 1:
             per_day = self.lake._rows_per_day(self.spark, key, self.days)
         else:

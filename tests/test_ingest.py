@@ -12,9 +12,22 @@ from pyspark.testing import assertDataFrameEqual
 from spark_jobs import ingest
 from spark_jobs.lake import Lake
 from spark_jobs.landing import LandingFileError
+from spark_jobs.tables import LANDING_SCHEMAS, tables_written_by
 from tests.landing_files import write_landing
 
 DS = "2026-01-02"
+
+
+def mark_empty(root, ds: str, *tables: str) -> None:
+    """Land `tables` for `ds` as legitimately empty: the folder with only a `_SUCCESS` marker."""
+    for table in tables:
+        folder = root / "landing" / table / f"ds={ds}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "_SUCCESS").write_bytes(b"")
+
+
+def others(*tables: str) -> list[str]:
+    return [t for t in LANDING_SCHEMAS if t not in tables]
 
 
 def _run(spark, root):
@@ -122,6 +135,7 @@ def test_rerun_replaces_the_day_and_nothing_else(spark, crafted_lake):
     lake = Lake(str(root))
     other_day = "2026-01-01"
     write_landing(root, "members", other_day, ["9,tech,eu,2026-01-01"])
+    mark_empty(root, other_day, *others("members"))
     ingest.run(spark, argparse.Namespace(date=other_day, lake=str(root), lateness_days=3))
     before = {t: lake.read(spark, t).collect() for t in ("raw/members", "raw/events", "quarantine/events")}
     _run(spark, root)
@@ -136,6 +150,7 @@ def test_wrong_header_fails_naming_the_file_and_writes_nothing(spark, tmp_path):
     write_landing(tmp_path, "members", DS, ["1,tech,eu,2026-01-02"])
     bad = write_landing(tmp_path, "connections", DS, ["src,target,connected_at", "1,2,2026-01-02T00:00:00Z"],
                         header=False)
+    mark_empty(tmp_path, DS, *others("members", "connections"))
     with pytest.raises(LandingFileError, match=r"connections/ds=2026-01-02/part-00000\.csv.*wrong header"):
         _run(spark, tmp_path)
     assert bad.exists()
@@ -144,5 +159,55 @@ def test_wrong_header_fails_naming_the_file_and_writes_nothing(spark, tmp_path):
 
 def test_non_utf8_file_fails_naming_the_file(spark, tmp_path):
     write_landing(tmp_path, "events", DS, [], raw=b'{"event_id": "\xff\xfe"}\n')
+    mark_empty(tmp_path, DS, *others("events"))
     with pytest.raises(LandingFileError, match=r"events/ds=2026-01-02/part-00000\.jsonl: not valid UTF-8"):
         _run(spark, tmp_path)
+
+
+def test_the_day_is_published_last_with_every_table_and_its_rows(spark, crafted_lake):
+    root, _ = crafted_lake
+    record = Lake(str(root)).publication(spark, "ingest", DS)
+    rows = {t["table"]: t["rows"] for t in record["tables"]}
+    assert sorted(rows) == sorted(tables_written_by("ingest")) and len(rows) == 13
+    assert (rows["raw/members"], rows["quarantine/members"], rows["raw/events"], rows["quarantine/events"]) == \
+        (2, 4, 3, 5)
+    assert rows["quarantine/ingest_counts"] == 6
+
+
+def test_a_lake_path_with_no_landing_files_fails_and_creates_nothing(spark, tmp_path):
+    typo = tmp_path / "typo" / "lake"
+    with pytest.raises(ingest.NoLandingData, match=r"ingest ds=2026-01-02: no landing data files for any table "
+                                                   r"under .*/typo/lake/landing/<table>/ds=2026-01-02"):
+        _run(spark, typo)
+    assert not typo.exists()
+    assert ingest.NoLandingData("x").exit_code == 10
+
+
+def test_a_day_of_markers_only_is_not_an_empty_day(spark, tmp_path):
+    mark_empty(tmp_path, DS, *LANDING_SCHEMAS)
+    with pytest.raises(ingest.NoLandingData):
+        _run(spark, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]
+
+
+def test_a_missing_table_folder_fails_naming_it_and_writes_nothing(spark, tmp_path):
+    write_landing(tmp_path, "members", DS, ["1,tech,eu,2026-01-02"])
+    mark_empty(tmp_path, DS, *others("members", "positions"))
+    with pytest.raises(ingest.MissingLandingFolder,
+                       match=r"landing folder .*/landing/positions/ds=2026-01-02 does not exist"):
+        _run(spark, tmp_path)
+    assert ingest.MissingLandingFolder("x").exit_code == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]
+
+
+def test_a_folder_with_only_a_marker_is_an_empty_table(spark, tmp_path):
+    write_landing(tmp_path, "members", DS, ["1,tech,eu,2026-01-02", "2,tech,eu,2026-01-02"])
+    mark_empty(tmp_path, DS, *others("members"))
+    counts = {c.table: (c.files, c.rows_read) for c in _run(spark, tmp_path)}
+    assert counts == {"members": (1, 2), "connections": (0, 0), "positions": (0, 0), "educations": (0, 0),
+                      "events": (0, 0), "experiment_assignments": (0, 0)}
+    lake = Lake(str(tmp_path))
+    record = lake.publication(spark, "ingest", DS)
+    rows = {t["table"]: t["rows"] for t in record["tables"]}
+    assert rows["raw/members"] == 2 and rows["raw/positions"] == 0 and rows["quarantine/events"] == 0
+    assert lake.published_days(spark, "raw/positions") == [DS]

@@ -15,10 +15,11 @@ from pyspark.testing import assertDataFrameEqual
 from quality.label_gates import SampleCountMismatch
 from spark_jobs import samples as samples_job
 from spark_jobs.attribution import point_in_time_features
-from spark_jobs.lake import Lake
+from spark_jobs.lake import Lake, UnpublishedPartition
 from spark_jobs.tables import CANDIDATE_PAIRS, LABELS_IMPRESSIONS, StructField, StructType
 
 D = "2026-01-10"
+SAMPLE_DAYS = ["2026-01-07", "2026-01-08", "2026-01-09", D]  # R-3 .. R, the default lookback
 VIEW = ["ds", "request_id", "member_id", "candidate_id", "clicked", "features_ds", "feature_age_s",
         "common_connections", "coworker_overlap_days", "schoolmate_overlap_days", "ppr_score"]
 WITH_DS = StructType(LABELS_IMPRESSIONS.fields + [StructField("ds", LABELS_IMPRESSIONS["request_id"].dataType)])
@@ -81,6 +82,8 @@ def test_samples_job_writes_one_row_per_label_and_its_gate_keeps_the_published_r
     lake.write_partitions(labels_df(spark, LABELS), "labels/impressions", ["2026-01-08", D])
     lake.write_partitions(feature_partitions(spark), "candidates/pairs",
                           ["2026-01-08", "2026-01-09", D, "2026-01-11"])
+    lake.publish_tables(spark, "labels", SAMPLE_DAYS, ["labels/impressions"])
+    lake.publish_tables(spark, "candidates", ["2026-01-08", "2026-01-09", D, "2026-01-11"], ["candidates/pairs"])
     args = samples_job.build_parser().parse_args(["--date", D, "--lake", lake.root])
     summary = samples_job.run(spark, args)
     assert summary["rows"] == 3
@@ -92,3 +95,31 @@ def test_samples_job_writes_one_row_per_label_and_its_gate_keeps_the_published_r
     with pytest.raises(SampleCountMismatch, match=r"exactly one row per labelled impression \(3 rows\), found 4"):
         samples_job.run(spark, args)
     assertDataFrameEqual(lake.read(spark, "training/samples").select(VIEW), EXPECTED)
+
+
+def test_an_unpublished_feature_partition_is_never_read(spark, tmp_path):
+    """candidates of 01-09 were written but never published (a run that stopped before publishing): the
+    samples of D take the newest published partition before D, 01-08, not the half-written one."""
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_partitions(labels_df(spark, LABELS), "labels/impressions", ["2026-01-08", D])
+    lake.write_partitions(feature_partitions(spark), "candidates/pairs",
+                          ["2026-01-08", "2026-01-09", D, "2026-01-11"])
+    lake.publish_tables(spark, "labels", SAMPLE_DAYS, ["labels/impressions"])
+    lake.publish_tables(spark, "candidates", ["2026-01-08", D, "2026-01-11"], ["candidates/pairs"])
+    samples_job.run(spark, samples_job.build_parser().parse_args(["--date", D, "--lake", lake.root]))
+    assertDataFrameEqual(lake.read(spark, "training/samples").select(VIEW), [
+        # 01-08's partition was published at 01-09 00:00 UTC: 34 h (+5 s) before the impressions
+        sample(D, "r1", 1, 2, True, "2026-01-08", 122_400, day=8),
+        sample(D, "r2", 1, 3, False, "2026-01-08", 122_405, day=8),
+        sample("2026-01-08", "r0", 1, 2, False),
+    ])
+
+
+def test_samples_fail_when_a_label_day_is_not_published(spark, tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_partitions(labels_df(spark, LABELS), "labels/impressions", ["2026-01-08", D])
+    lake.publish_tables(spark, "labels", ["2026-01-08", D], ["labels/impressions"])
+    with pytest.raises(UnpublishedPartition, match=r"^labels/impressions ds=2026-01-07, ds=2026-01-09 are not "
+                                                   r"published: run `mutuals run labels --date D`"):
+        samples_job.run(spark, samples_job.build_parser().parse_args(["--date", D, "--lake", lake.root]))
+    assert not lake.exists(spark, "training/samples")

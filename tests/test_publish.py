@@ -1,0 +1,110 @@
+"""A day is published whole or not at all: a crash between two table commits leaves it unpublished,
+downstream jobs refuse it naming the job to re-run, and re-running that job completes the day."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+import pytest
+from pyspark.sql import Row
+from pyspark.testing import assertDataFrameEqual
+
+from spark_jobs import candidates, graph, recs
+from spark_jobs.lake import IncompletePublication, Lake, UnpublishedPartition
+from spark_jobs.tables import spec
+
+D = "2026-01-02"
+T0 = dt.datetime(2026, 1, 2, 8, 0)
+GRAPH_UNPUBLISHED = (r"^graph/edges ds=2026-01-02 is not published: "
+                     r"run `mutuals run graph --date 2026-01-02` first$")
+
+
+def ingested_path_lake(spark, root) -> Lake:
+    """Ingest of D published by hand: the path 1 - 2 - 3, nobody's positions or educations."""
+    lake = Lake(str(root))
+    connections = spark.createDataFrame([(1, 2, T0), (3, 2, T0)], spec("raw/connections").schema)
+    lake.write_partition(connections, "raw/connections", D)
+    for key in ("raw/positions", "raw/educations"):
+        lake.write_partition(spark.createDataFrame([], spec(key).schema), key, D)
+    lake.publish_tables(spark, "ingest", [D], ["raw/connections", "raw/positions", "raw/educations"])
+    return lake
+
+
+def run_graph(lake: Lake, spark) -> dict:
+    return graph.run(spark, argparse.Namespace(date=D, lake=lake.root))
+
+
+def run_candidates(lake: Lake) -> object:
+    return candidates.main(["--date", D, "--lake", lake.root, "--ppr-walks", "20", "--seed", "3"])
+
+
+def half_written_edges(spark):
+    return spark.createDataFrame([(1, 2, T0), (2, 1, T0)], spec("graph/edges").schema)
+
+
+def test_a_crash_between_graph_commits_leaves_the_day_unpublished_and_a_rerun_completes_it(spark, tmp_path):
+    lake = ingested_path_lake(spark, tmp_path / "lake")
+    # the graph job committed graph/edges and died before graph/degrees and its publication
+    lake.write_partition(half_written_edges(spark), "graph/edges", D)
+
+    with pytest.raises(UnpublishedPartition, match=GRAPH_UNPUBLISHED):
+        run_candidates(lake)
+    assert not lake.exists(spark, "candidates/pairs")
+    with pytest.raises(UnpublishedPartition, match=r"^candidates/pairs ds=2026-01-02 is not published: "
+                                                   r"run `mutuals run candidates --date 2026-01-02` first$"):
+        recs.main(["--date", D, "--lake", lake.root])
+
+    summary = run_graph(lake, spark)
+    record = lake.publication(spark, "graph", D)
+    assert record["run_id"] == summary["run_id"]
+    assert record["tables"] == [
+        {"table": "graph/edges", "version": lake.version(spark, "graph/edges"), "rows": 4},
+        {"table": "graph/degrees", "version": lake.version(spark, "graph/degrees"), "rows": 3},
+    ]
+    run_candidates(lake)
+    pairs = lake.read_published(spark, "candidates/pairs", D).select("member_id", "candidate_id")
+    assertDataFrameEqual(pairs, [Row(member_id=1, candidate_id=3), Row(member_id=3, candidate_id=1)])
+
+
+def test_a_crash_while_rerunning_a_published_day_unpublishes_it_until_the_rerun_completes(spark, tmp_path):
+    lake = ingested_path_lake(spark, tmp_path / "lake")
+    first = run_graph(lake, spark)
+    assert lake.read_published(spark, "graph/edges", D).count() == 4
+
+    # a re-run of graph commits graph/edges again, then dies before graph/degrees
+    rerun = lake.day_run(spark, "graph", [D])
+    rerun.write_partition(half_written_edges(spark), "graph/edges", D)
+
+    assert lake.publication(spark, "graph", D) is None
+    with pytest.raises(UnpublishedPartition, match=GRAPH_UNPUBLISHED):
+        run_candidates(lake)
+    with pytest.raises(UnpublishedPartition, match=r"^graph/degrees ds=2026-01-02 is not published"):
+        lake.read_published(spark, "graph/degrees", D)
+
+    second = run_graph(lake, spark)
+    assert second["run_id"] != first["run_id"]
+    assert lake.read_published(spark, "graph/edges", D).count() == 4
+    assert lake.published_days(spark, "graph/degrees") == [D]
+
+
+def test_a_job_cannot_publish_a_day_without_all_its_tables_or_write_another_jobs_table(spark, tmp_path):
+    lake = ingested_path_lake(spark, tmp_path / "lake")
+    day = lake.day_run(spark, "graph", [D])
+    day.write_partition(half_written_edges(spark), "graph/edges", D)
+    with pytest.raises(IncompletePublication, match=r"tables not written: \['graph/degrees'\]"):
+        day.publish()
+    assert lake.publication(spark, "graph", D) is None
+    with pytest.raises(IncompletePublication, match=r"graph may not write raw/connections: the registry says "
+                                                    r"ingest writes it"):
+        day.write_partition(half_written_edges(spark), "raw/connections", D)
+
+
+def test_jobs_publishing_the_same_day_keep_their_own_records(spark, tmp_path):
+    lake = ingested_path_lake(spark, tmp_path / "lake")
+    run_graph(lake, spark)
+    run_graph(lake, spark)  # a re-run replaces graph's record and leaves ingest's alone
+    assert [t["table"] for t in lake.publication(spark, "ingest", D)["tables"]] == [
+        "raw/connections", "raw/positions", "raw/educations"]
+    assert [t["table"] for t in lake.publication(spark, "graph", D)["tables"]] == ["graph/edges", "graph/degrees"]
+    assert lake.read(spark, "meta/publications").count() == 2
