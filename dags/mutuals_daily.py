@@ -13,6 +13,10 @@ Why these choices:
   `<repo>/lake`. Parsing reads no Variable, no connection and no file.
 - `spark_default` decides where Spark runs (local[*] here, YARN/k8s elsewhere); the DAG does not know.
 - Jobs overwrite one `ds` partition atomically, so retries and re-runs are safe to automate.
+- A job publishes its day last (`meta/publications`), after every table it writes, and checks that each
+  input it reads was published for D before doing any work: a downstream task never runs on a missing or
+  half-published day, it fails with exit 10 naming the job to re-run, and the retry (or a re-run of the
+  upstream task) completes the day. The DAG needs no sensor for it: the edges below only order the runs.
 """
 
 from __future__ import annotations

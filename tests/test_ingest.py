@@ -211,3 +211,13 @@ def test_a_folder_with_only_a_marker_is_an_empty_table(spark, tmp_path):
     rows = {t["table"]: t["rows"] for t in record["tables"]}
     assert rows["raw/members"] == 2 and rows["raw/positions"] == 0 and rows["quarantine/events"] == 0
     assert lake.published_days(spark, "raw/positions") == [DS]
+
+
+def test_generate_lands_every_table_folder_every_day_ending_with_a_marker(tmp_path):
+    from spark_jobs.generate import generate
+
+    generate(tmp_path, DS, 2, 10, seed=1, events_per_member=0.0)
+    for day in (DS, "2026-01-03"):
+        for table in LANDING_SCHEMAS:
+            names = sorted(p.name for p in (tmp_path / "landing" / table / f"ds={day}").iterdir())
+            assert names[0] == "_SUCCESS" and names[1].startswith("part-00000."), (table, day, names)

@@ -4,7 +4,8 @@ Why the columns arrive as token lists: formatting tens of millions of rows is th
 is rendered once (vectorised where numpy can) and lines are joined in one pass. Bad rows are inserted at
 random places among the good rows and their physical line numbers are recorded (1-based, header = line 1
 in CSV, as the ingest numbers them). Files are written to a hidden temporary name and renamed, so a reader
-never sees half a file.
+never sees half a file. Every table's folder is written every day (a day with no rows still gets its
+header-only part file) and ends with a `_SUCCESS` marker once all its parts are in place.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from spark_jobs.synthetic.badrows import BAD_KINDS, Tokens
 
 EXTENSIONS = {"csv": "csv", "jsonl": "jsonl"}
+SUCCESS_MARKER = "_SUCCESS"  # written last in every table's day folder, even a day with no rows
 
 
 @dataclass
@@ -119,6 +121,7 @@ class _Parts:
 
     def __enter__(self) -> _Parts:
         self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / SUCCESS_MARKER).unlink(missing_ok=True)
         for stale in self.folder.glob(f"part-*.{self.extension}"):
             stale.unlink()
         self._open()
@@ -154,6 +157,7 @@ class _Parts:
     def __exit__(self, error_type, error, traceback) -> None:
         if error_type is None:
             self._close()
+            (self.folder / SUCCESS_MARKER).write_bytes(b"")
         else:  # never leave a half-written part under its real name
             self._out.close()
             self._temporary.unlink(missing_ok=True)
