@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs.cli import available_jobs
-from spark_jobs.lake import Lake
+from spark_jobs.lake import PUBLICATIONS, Lake
 from spark_jobs.session import build_session
 from spark_jobs.tables import TABLES
 
@@ -45,7 +45,7 @@ def days(start: str, count: int) -> list[str]:
 def table_summary(spark: SparkSession, lake: Lake) -> list[dict]:
     rows = []
     for key in sorted(TABLES):
-        if key == "quarantine/ingest_counts" or not lake.exists(spark, key):
+        if key in ("quarantine/ingest_counts", PUBLICATIONS) or not lake.exists(spark, key):
             continue
         per_day = lake.read(spark, key).groupBy("ds").count().orderBy("ds").collect()
         rows.append({"table": key, "rows": sum(r["count"] for r in per_day),
@@ -71,7 +71,21 @@ def print_summary(spark: SparkSession, lake: Lake, timings: dict[str, float]) ->
                    if lake.exists(spark, "quarantine/events") else [])
         if reasons:
             print("quarantine/events by reason: " + ", ".join(f"{r.reason}={r['count']}" for r in reasons))
+    print_publications(spark, lake)
     print("\njob seconds: " + json.dumps({k: round(v, 1) for k, v in timings.items()}))
+
+
+def print_publications(spark: SparkSession, lake: Lake) -> None:
+    """Which jobs published each day: a job's tables count for a day only once it is listed here."""
+    if not lake.exists(spark, PUBLICATIONS):
+        return
+    rows = lake.read(spark, PUBLICATIONS).select("ds", "job").orderBy("ds", "job").collect()
+    by_day: dict[str, list[str]] = {}
+    for row in rows:
+        by_day.setdefault(row["ds"], []).append(row["job"])
+    print("\npublished days (meta/publications):")
+    for ds, jobs in by_day.items():
+        print(f"  {ds}: {', '.join(jobs)}")
 
 
 def run_pipeline(lake_root: str, dates: list[str], jobs: list[str]) -> dict[str, float]:
