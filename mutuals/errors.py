@@ -129,6 +129,6 @@ def run_and_exit_code(entry: Callable[[], object]) -> int:
         if show_tracebacks():
             traceback.print_exc()
         else:
-            print(one_line(exc), file=sys.stderr)
+            print(one_line(exc), file=sys.stderr, flush=True)
         return exc.exit_code
     return result if isinstance(result, int) else 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ from joins.economic import (
 )
 from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PER_MEMBER, personalized_pagerank
 from joins.triangles import STRATEGIES, close_triangles
+from mutuals.errors import run_and_exit_code
 from spark_jobs.jobargs import job_parser, run_job
 from spark_jobs.lake import Lake
 from spark_jobs.tables import CANDIDATE_PAIRS, SOURCES
@@ -249,4 +251,4 @@ def main(argv: list[str] | None = None) -> object:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_and_exit_code(main))

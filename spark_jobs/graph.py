@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mutuals.errors import run_and_exit_code
 from spark_jobs.jobargs import job_parser, run_job
 from spark_jobs.lake import Lake
 
@@ -75,4 +77,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_and_exit_code(main))

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mutuals.errors import GateFailed, MissingInput
+from mutuals.errors import GateFailed, MissingInput, run_and_exit_code
 from quality.gx_runner import validate
 from quality.landing_rules import DEFAULT_ALLOWED_LATENESS_DAYS, RULES, LandingRules, day_window
 from spark_jobs.jobargs import job_parser, run_job
@@ -254,4 +255,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_and_exit_code(main))

@@ -5,6 +5,8 @@ contract) must find the Delta jars and extensions with no extra flags, exactly a
 session does. The same file names this venv's interpreter as `spark.pyspark.python`: spark-submit runs
 the driver and the Python workers with it, where the default `python3` on PATH has no pyarrow or numba.
 On a cluster the same settings come from `--packages` and `--conf` instead.
+A `log4j2.properties` beside it keeps Spark's own console logging at WARN, so a job's progress, its JSON
+summary and an expected failure's one-line message are not buried under INFO start-up lines.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from spark_jobs.session import BASE_CONF, DELTA_CONF, PYSPARK_PYTHON_CONF
 
 
 def write_spark_defaults(jars_dir: Path) -> Path:
-    jars = sorted(str(p) for p in jars_dir.glob("*.jar"))
+    jars = sorted(str(p) for p in jars_dir.resolve().glob("*.jar"))
     if not jars:
         raise SystemExit(f"no jars in {jars_dir}: run `mvn -q -B dependency:copy-dependencies` first")
     conf_dir = Path(pyspark.__file__).parent / "conf"
@@ -30,6 +32,23 @@ def write_spark_defaults(jars_dir: Path) -> Path:
     lines.append(f"{PYSPARK_PYTHON_CONF} {sys.executable}")
     target = conf_dir / "spark-defaults.conf"
     target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+LOG4J2_PROPERTIES = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+"""
+
+
+def write_log_config(conf_dir: Path) -> Path:
+    target = conf_dir / "log4j2.properties"
+    target.write_text(LOG4J2_PROPERTIES)
     return target
 
 
@@ -46,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jars-dir", type=Path, required=True)
     args = parser.parse_args()
-    print(f"wrote {write_spark_defaults(args.jars_dir)}")
+    defaults = write_spark_defaults(args.jars_dir)
+    print(f"wrote {defaults} and {write_log_config(defaults.parent)}")
     warm_kernels()
 
 

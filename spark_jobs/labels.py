@@ -33,12 +33,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 import time
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mutuals.errors import run_and_exit_code
 from quality.label_gates import add_label_gate_arguments, check_labels, label_gate_config
 from spark_jobs.attribution import (
     Windows,
@@ -158,4 +160,4 @@ def main(argv: Sequence[str] | None = None) -> object:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_and_exit_code(main))

@@ -44,6 +44,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mutuals.errors import run_and_exit_code
 from push.cli import demo_readback
 from push.schemas import load_value_schema, parsed, push_input_schema
 from push.store import StoreOptions, open_store
@@ -198,4 +199,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_and_exit_code(main))

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from joins.economic import require_columns
+from mutuals.errors import run_and_exit_code
 from spark_jobs.jobargs import job_parser, run_job
 from spark_jobs.lake import Lake
 from spark_jobs.tables import CANDIDATE_PAIRS, RECS_TOPK
@@ -109,4 +111,4 @@ def main(argv: list[str] | None = None) -> object:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_and_exit_code(main))

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from mutuals.errors import run_and_exit_code
 from quality.label_gates import check_samples
 from spark_jobs.attribution import point_in_time_features
 from spark_jobs.jobargs import job_parser, run_job
@@ -82,4 +84,4 @@ def main(argv: Sequence[str] | None = None) -> object:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_and_exit_code(main))

@@ -91,3 +91,20 @@ def test_a_missing_input_through_the_installed_command_is_one_line_and_exit_10(t
                              str(lake)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert traced.returncode == 10
     assert "Traceback (most recent call last)" in traced.stderr
+
+
+def test_a_spark_submitted_job_reports_a_missing_input_in_one_line(tmp_path):
+    """`spark-submit spark_jobs/JOB.py` is the other way jobs run: same one line, same exit code."""
+    venv_bin = Path(sys.executable).parent
+    env = {"PATH": f"{venv_bin}:/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path))}
+    job = str(REPO / "spark_jobs" / "graph.py")
+    done = subprocess.run([str(venv_bin / "spark-submit"), "--master", "local[1]", job,
+                           "--date", "2026-01-02", "--lake", str(tmp_path / "lake")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 10, done.stderr[-2000:]
+    # spark-submit's PythonRunner merges the driver's stderr into its stdout.
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    ours = [line for line in output.splitlines() if line.startswith(("UnpublishedPartition: ", "MissingTable: "))]
+    assert len(ours) == 1, output[-2000:]
+    assert "raw/connections" in ours[0] and "ingest" in ours[0]
