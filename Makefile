@@ -33,8 +33,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 # Points the venv's spark-submit at our jars and warms the numba kernel cache.
-$(VENV)/.configured: $(VENV)/.installed .jars/.fetched spark_jobs/install.py $(wildcard joins/*.py)
-	$(PY) -m spark_jobs.install --jars-dir $(ROOT)/.jars
+$(VENV)/.configured: $(VENV)/.installed .jars/.fetched mutuals/install.py $(wildcard joins/*.py)
+	$(PY) -m mutuals.install --jars-dir $(ROOT)/.jars
 	touch $@
 
 redis:

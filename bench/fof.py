@@ -58,7 +58,7 @@ def run_duckdb(csv: str, top_k: int, out: str) -> None:
 
 def run_naive(csv: str, top_k: int, out: str) -> None:
     from joins.naive import EDGE_SCHEMA, naive_close_triangles
-    from spark_jobs.session import build_session
+    from mutuals.session import build_session
 
     spark = build_session("bench-naive-self-join")
     edges = spark.read.csv(csv, header=True, schema=EDGE_SCHEMA)
@@ -67,7 +67,7 @@ def run_naive(csv: str, top_k: int, out: str) -> None:
 
 def contender_command(name: str, csv: Path, top_k: int, out: Path) -> list[str]:
     if name == "ours":
-        return [sys.executable, "-m", "spark_jobs.cli", "fof", "--edges", str(csv), "--top-k", str(top_k),
+        return [sys.executable, "-m", "mutuals.cli", "fof", "--edges", str(csv), "--top-k", str(top_k),
                 "--out", str(out)]
     return [sys.executable, "-m", "bench.fof", f"_{name}", str(csv), str(top_k), str(out)]
 

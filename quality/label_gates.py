@@ -36,8 +36,8 @@ from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from mutuals import errors
+from mutuals.tables import DS
 from quality.gx_runner import SuiteOutcome, validate
-from spark_jobs.tables import DS
 
 LABELS = ("clicked", "valid_click", "invited", "accepted", "dismissed")
 KEY_COLUMNS = (DS, "request_id", "member_id", "candidate_id", "impression_ts")

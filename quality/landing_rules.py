@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql.types import DataType, DateType, StructType, TimestampType
 
-from spark_jobs.tables import EVENT_TYPES, LANDING_SCHEMAS
+from mutuals.tables import EVENT_TYPES, LANDING_SCHEMAS
 
 # How late a timestamped row may arrive: an event of day D-3 may land in the file of day D.
 DEFAULT_ALLOWED_LATENESS_DAYS = 3

@@ -43,9 +43,9 @@ from joins.economic import (
 from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PER_MEMBER, personalized_pagerank
 from joins.triangles import STRATEGIES, close_triangles
 from mutuals.errors import run_and_exit_code
-from spark_jobs.jobargs import job_parser, run_job
-from spark_jobs.lake import Lake
-from spark_jobs.tables import CANDIDATE_PAIRS, SOURCES
+from mutuals.jobargs import job_parser, run_job
+from mutuals.lake import Lake
+from mutuals.tables import CANDIDATE_PAIRS, SOURCES
 
 MEMBER, CANDIDATE = "member_id", "candidate_id"
 SRC, DST = "src", "dst"

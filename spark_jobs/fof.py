@@ -55,7 +55,7 @@ from joins.triangles import (
     close_triangles_from_csr,
 )
 from mutuals.errors import BadInput, MissingInput, UnsafeOutput, UsageError, run_and_exit_code
-from spark_jobs.session import build_session
+from mutuals.session import build_session
 
 HEADER = ("src", "dst")
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1

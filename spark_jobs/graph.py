@@ -24,8 +24,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mutuals.errors import run_and_exit_code
-from spark_jobs.jobargs import job_parser, run_job
-from spark_jobs.lake import Lake
+from mutuals.jobargs import job_parser, run_job
+from mutuals.lake import Lake
 
 
 def symmetric_edges(connections: DataFrame) -> DataFrame:

@@ -6,7 +6,7 @@ For every landing table: read every line with its file and line number, parse it
 route each row to accepted or quarantined by the rules in `quality.landing_rules`, check that the counts
 balance (read = accepted + quarantined), and run the Great Expectations suite on the accepted rows.
 Only when every table passes are the partitions written, each with one atomic `replaceWhere` commit, and
-then the day is published (`meta/publications`, see `spark_jobs.lake`), last: a bad day publishes nothing,
+then the day is published (`meta/publications`, see `mutuals.lake`), last: a bad day publishes nothing,
 a crash between two commits leaves the day unpublished, and a re-run replaces that day and nothing else.
 Every table's landing folder for D must exist (a folder with only a `_SUCCESS` marker is an empty table),
 and a day with no data file in any table fails: a wrong `--lake` or a day not landed is not an empty day.
@@ -24,13 +24,13 @@ from dataclasses import asdict, dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ingestion.landing import landing_dir, list_files, raise_on_file_errors, read_lines
 from mutuals.errors import GateFailed, MissingInput, run_and_exit_code
+from mutuals.jobargs import job_parser, run_job
+from mutuals.lake import Lake
+from mutuals.tables import LANDING_FORMATS, QUARANTINE, spec
 from quality.gx_runner import validate
 from quality.landing_rules import DEFAULT_ALLOWED_LATENESS_DAYS, RULES, LandingRules, day_window
-from spark_jobs.jobargs import job_parser, run_job
-from spark_jobs.lake import Lake
-from spark_jobs.landing import landing_dir, list_files, raise_on_file_errors, read_lines
-from spark_jobs.tables import LANDING_FORMATS, QUARANTINE, spec
 
 RAW_PREFIX = "_raw_"
 

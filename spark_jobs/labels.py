@@ -2,7 +2,7 @@
 
     spark-submit spark_jobs/labels.py --date R --lake ROOT [--lookback-days 3 ...]
 
-What a run does (semantics in `spark_jobs.attribution`):
+What a run does (semantics in `labelling.attribution`):
 
 * Late data. Events for day D may land in raw/events ds=D+1..D+L. So each run recomputes the label days
   R-L .. R (L = --lookback-days) and overwrites those partitions of both tables in one commit each: a
@@ -40,9 +40,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mutuals.errors import run_and_exit_code
-from quality.label_gates import add_label_gate_arguments, check_labels, label_gate_config
-from spark_jobs.attribution import (
+from labelling.attribution import (
     Windows,
     attribute_actions,
     day_start,
@@ -51,9 +49,11 @@ from spark_jobs.attribution import (
     label_impressions,
     unattributed_actions,
 )
-from spark_jobs.jobargs import job_parser, run_job
-from spark_jobs.lake import Lake
-from spark_jobs.tables import DS
+from mutuals.errors import run_and_exit_code
+from mutuals.jobargs import job_parser, run_job
+from mutuals.lake import Lake
+from mutuals.tables import DS
+from quality.label_gates import add_label_gate_arguments, check_labels, label_gate_config
 
 LABELS_TABLE, UNATTRIBUTED_TABLE, EVENTS_TABLE = "labels/impressions", "labels/unattributed", "raw/events"
 

@@ -45,11 +45,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mutuals.errors import run_and_exit_code
+from mutuals.jobargs import job_parser, run_job
+from mutuals.lake import Lake
 from push.cli import demo_readback
 from push.schemas import load_value_schema, parsed, push_input_schema
 from push.store import StoreOptions, open_store
-from spark_jobs.jobargs import job_parser, run_job
-from spark_jobs.lake import Lake
 
 RECS_TOPK = "recs/topk"
 DEFAULT_PARTITIONS = 8

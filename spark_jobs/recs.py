@@ -33,9 +33,9 @@ from pyspark.sql import functions as F
 
 from joins.economic import require_columns
 from mutuals.errors import run_and_exit_code
-from spark_jobs.jobargs import job_parser, run_job
-from spark_jobs.lake import Lake
-from spark_jobs.tables import CANDIDATE_PAIRS, RECS_TOPK
+from mutuals.jobargs import job_parser, run_job
+from mutuals.lake import Lake
+from mutuals.tables import CANDIDATE_PAIRS, RECS_TOPK
 
 MODEL_VERSION = "heuristic-v1"
 DEFAULT_TOP_K = 20

@@ -6,7 +6,7 @@
   the same sample days from them; late labels flow into samples on the next run.
 * Point in time. A sample of day D takes pair features from the newest candidates/pairs partition with
   ds < D, the whole partition (what serving had on D), never a per-pair latest row and never D or later.
-  See `spark_jobs.attribution.point_in_time_features` for features_ds and feature_age_s.
+  See `labelling.attribution.point_in_time_features` for features_ds and feature_age_s.
 * Published inputs only. labels must be published for every sample day (the labels run for R publishes
   R-L .. R). Feature partitions are the candidates days that were published: a day with no published
   candidates partition before it (the lake's first days) gets null features, as before, and an unpublished
@@ -27,13 +27,13 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from labelling.attribution import point_in_time_features
 from mutuals.errors import run_and_exit_code
+from mutuals.jobargs import job_parser, run_job
+from mutuals.lake import Lake
+from mutuals.tables import DS
 from quality.label_gates import check_samples
-from spark_jobs.attribution import point_in_time_features
-from spark_jobs.jobargs import job_parser, run_job
 from spark_jobs.labels import LABELS_TABLE, add_lookback_argument, recompute_days
-from spark_jobs.lake import Lake
-from spark_jobs.tables import DS
 
 SAMPLES_TABLE, PAIRS_TABLE = "training/samples", "candidates/pairs"
 

@@ -26,7 +26,7 @@ EGO_FACEBOOK = DATA / "ego_facebook_edges.csv"
 
 @pytest.fixture(scope="session")
 def spark():
-    from spark_jobs.session import build_session
+    from mutuals.session import build_session
 
     session = build_session("mutuals-tests", conf={"spark.sql.shuffle.partitions": "4",
                                                     "spark.default.parallelism": "4"})

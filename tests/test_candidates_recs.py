@@ -8,9 +8,9 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from mutuals.lake import Lake, UnpublishedPartition
+from mutuals.tables import CANDIDATE_PAIRS, EDUCATIONS, GRAPH_EDGES, POSITIONS
 from spark_jobs import candidates, recs
-from spark_jobs.lake import Lake, UnpublishedPartition
-from spark_jobs.tables import CANDIDATE_PAIRS, EDUCATIONS, GRAPH_EDGES, POSITIONS
 
 D = "2024-06-30"
 BEFORE, AFTER = "2024-06-29", "2024-07-01"

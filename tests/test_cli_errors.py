@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mutuals import errors
-from spark_jobs import cli
+from mutuals import cli, errors
 
 REPO = Path(__file__).resolve().parents[1]
 MUTUALS = Path(sys.executable).parent / "mutuals"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_jobs.generate import generate, main
+from synthetic.generate import generate, main
 
 START = "2026-01-01"
 DAYS = ("2026-01-01", "2026-01-02", "2026-01-03")

@@ -11,9 +11,9 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from mutuals.errors import Conflict, MissingInput, SchemaError
+from mutuals.lake import Lake, MissingTable, PartitionWriteConflict, SchemaMismatch, UnpublishedPartition
+from mutuals.tables import spec
 from spark_jobs import graph
-from spark_jobs.lake import Lake, MissingTable, PartitionWriteConflict, SchemaMismatch, UnpublishedPartition
-from spark_jobs.tables import spec
 
 T0 = dt.datetime(2026, 1, 1, 8, 0)
 T1 = dt.datetime(2026, 1, 2, 8, 0)

@@ -9,10 +9,10 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
+from ingestion.landing import LandingFileError
+from mutuals.lake import Lake
+from mutuals.tables import LANDING_SCHEMAS, tables_written_by
 from spark_jobs import ingest
-from spark_jobs.lake import Lake
-from spark_jobs.landing import LandingFileError
-from spark_jobs.tables import LANDING_SCHEMAS, tables_written_by
 from tests.landing_files import write_landing
 
 DS = "2026-01-02"
@@ -214,7 +214,7 @@ def test_a_folder_with_only_a_marker_is_an_empty_table(spark, tmp_path):
 
 
 def test_generate_lands_every_table_folder_every_day_ending_with_a_marker(tmp_path):
-    from spark_jobs.generate import generate
+    from synthetic.generate import generate
 
     generate(tmp_path, DS, 2, 10, seed=1, events_per_member=0.0)
     for day in (DS, "2026-01-03"):

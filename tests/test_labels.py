@@ -1,6 +1,6 @@
 """Attribution and labels on tiny hand-built event logs with known answers.
 
-Every expected value below is written by hand from the semantics in `spark_jobs.attribution`; none is
+Every expected value below is written by hand from the semantics in `labelling.attribution`; none is
 computed by the code under test. Members: 1 is shown candidate 2 unless a test says otherwise.
 """
 
@@ -13,7 +13,17 @@ from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from labelling.attribution import (
+    Windows,
+    attribute_actions,
+    dedup_events,
+    dedup_impressions,
+    label_impressions,
+    unattributed_actions,
+)
 from mutuals import errors
+from mutuals.lake import Lake
+from mutuals.tables import EVENTS
 from quality.label_gates import (
     DuplicateKey,
     GateFailed,
@@ -23,16 +33,6 @@ from quality.label_gates import (
     check_labels,
 )
 from spark_jobs import labels as labels_job
-from spark_jobs.attribution import (
-    Windows,
-    attribute_actions,
-    dedup_events,
-    dedup_impressions,
-    label_impressions,
-    unattributed_actions,
-)
-from spark_jobs.lake import Lake
-from spark_jobs.tables import EVENTS
 
 D = "2026-01-10"
 LABEL_VIEW = ["ds", "request_id", "member_id", "candidate_id", "impression_ts", "clicked", "dwell_ms",
@@ -312,7 +312,7 @@ def test_a_click_a_day_late_changes_the_earlier_day_after_the_next_run(spark, tm
 # ------------------------------------------------------------------ an independent reference, plain Python
 def reference_labels(rows: list[tuple], run_date: str, w: Windows) -> list[Row]:
     """The issue's semantics written again, directly and slowly, in plain Python (no code shared with
-    `spark_jobs.attribution`). Events are `ev` tuples; exact duplicates only share an event_id."""
+    `labelling.attribution`). Events are `ev` tuples; exact duplicates only share an event_id."""
     events = list({r[0]: r for r in rows}.values())
     at = {r[0]: ts(r[2]) for r in events}
     showings: dict[tuple, tuple] = {}

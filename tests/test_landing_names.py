@@ -8,10 +8,10 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
+from ingestion.landing import LandingEntry, LandingFileError, UnexpectedLandingFile, classify_entries
 from mutuals.errors import BadInput
+from mutuals.lake import Lake
 from spark_jobs.ingest import ingest_table
-from spark_jobs.lake import Lake
-from spark_jobs.landing import LandingEntry, LandingFileError, UnexpectedLandingFile, classify_entries
 from tests.landing_files import HEADERS
 
 DS = "2026-01-02"

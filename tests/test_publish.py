@@ -10,9 +10,9 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
+from mutuals.lake import IncompletePublication, Lake, UnpublishedPartition
+from mutuals.tables import spec
 from spark_jobs import candidates, graph, recs
-from spark_jobs.lake import IncompletePublication, Lake, UnpublishedPartition
-from spark_jobs.tables import spec
 
 D = "2026-01-02"
 T0 = dt.datetime(2026, 1, 2, 8, 0)

@@ -8,10 +8,10 @@ import fastavro
 import pytest
 from pyspark.sql import Row
 
+from mutuals.lake import Lake, UnpublishedPartition
+from mutuals.tables import RECS_TOPK
 from push.store import open_store
 from spark_jobs import push as push_job
-from spark_jobs.lake import Lake, UnpublishedPartition
-from spark_jobs.tables import RECS_TOPK
 
 DS = "2026-01-03"
 

@@ -12,11 +12,11 @@ import pytest
 from pyspark.sql import DataFrame, Row
 from pyspark.testing import assertDataFrameEqual
 
+from labelling.attribution import point_in_time_features
+from mutuals.lake import Lake, UnpublishedPartition
+from mutuals.tables import CANDIDATE_PAIRS, LABELS_IMPRESSIONS, StructField, StructType
 from quality.label_gates import SampleCountMismatch
 from spark_jobs import samples as samples_job
-from spark_jobs.attribution import point_in_time_features
-from spark_jobs.lake import Lake, UnpublishedPartition
-from spark_jobs.tables import CANDIDATE_PAIRS, LABELS_IMPRESSIONS, StructField, StructType
 
 D = "2026-01-10"
 SAMPLE_DAYS = ["2026-01-07", "2026-01-08", "2026-01-09", D]  # R-3 .. R, the default lookback

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from spark_jobs import session
+from mutuals import session
 from tests.conftest import EGO_FACEBOOK
 
 VENV_BIN = Path(sys.executable).parent

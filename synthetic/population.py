@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spark_jobs.synthetic.graph import Groups, weighted_draw
+from synthetic.graph import Groups, weighted_draw
 
 INDUSTRIES = (
     "software", "finance", "healthcare", "education", "manufacturing", "retail", "consulting", "media",

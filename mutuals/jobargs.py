@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 
 from pyspark.sql import SparkSession
 
-from spark_jobs.lake import default_root
-from spark_jobs.session import build_session
+from mutuals.lake import default_root
+from mutuals.session import build_session
 
 ISO_DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

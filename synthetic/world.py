@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spark_jobs.synthetic import events as ev
-from spark_jobs.synthetic import experiments, graph, population
-from spark_jobs.synthetic.seeds import stochastic_round, stream
+from synthetic import events as ev
+from synthetic import experiments, graph, population
+from synthetic.seeds import stochastic_round, stream
 
 DAY = 86_400
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from spark_jobs.synthetic.graph import Adjacency, Groups, weighted_draw
+from synthetic.graph import Adjacency, Groups, weighted_draw
 
 EVENT_TYPES = ("impression", "click", "invite", "accept", "dismiss")  # order = code; see tables.EVENT_TYPES
 IMPRESSION, CLICK, INVITE, ACCEPT, DISMISS = range(5)

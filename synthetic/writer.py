@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spark_jobs.synthetic.badrows import BAD_KINDS, Tokens
+from synthetic.badrows import BAD_KINDS, Tokens
 
 EXTENSIONS = {"csv": "csv", "jsonl": "jsonl"}
 SUCCESS_MARKER = "_SUCCESS"  # written last in every table's day folder, even a day with no rows

@@ -48,7 +48,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from mutuals.errors import SchemaError
-from spark_jobs.tables import DS, EVENTS, LABELS_IMPRESSIONS, LABELS_UNATTRIBUTED, PAIR_FEATURES, TRAINING_SAMPLES
+from mutuals.tables import DS, EVENTS, LABELS_IMPRESSIONS, LABELS_UNATTRIBUTED, PAIR_FEATURES, TRAINING_SAMPLES
 
 Transform = Callable[[DataFrame], DataFrame]
 

@@ -1,6 +1,6 @@
 """A simulated day as landing-file columns: member indices become ids, codes become strings, and every
 value becomes its CSV text or JSON literal (see `writer`). Columns come from the landing registry
-(`spark_jobs.tables.LANDING_SCHEMAS`) so the files and the ingest can never disagree on names or order.
+(`mutuals.tables.LANDING_SCHEMAS`) so the files and the ingest can never disagree on names or order.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from spark_jobs.synthetic import events as ev
-from spark_jobs.synthetic import experiments, population
-from spark_jobs.synthetic.timefmt import iso_dates, iso_timestamps
-from spark_jobs.synthetic.world import Day, World
+from synthetic import events as ev
+from synthetic import experiments, population
+from synthetic.timefmt import iso_dates, iso_timestamps
+from synthetic.world import Day, World
 
 MEMBER_ID_BASE = 1_000_001  # member index 0 has id 1000001: ids look like longs, never 0 or 1
 COMPANY_ID_BASE = 50_000_000

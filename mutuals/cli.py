@@ -22,10 +22,10 @@ from mutuals.errors import TRACEBACK_ENV, run_and_exit_code
 JOBS: tuple[str, ...] = ("ingest", "graph", "candidates", "recs", "labels", "samples", "push")
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("spark_jobs.generate", "write seeded synthetic landing files for N days"),
+    "generate": ("synthetic.generate", "write seeded synthetic landing files for N days"),
     "fof": ("spark_jobs.fof", "ad hoc exact triangle closing over a CSV edge list"),
     "store": ("push.cli", "the versioned key-value store: push, get, versions, rollback, configure, write, delete"),
-    "demo": ("spark_jobs.demo", "what `make demo` runs: generate, then every job on local[*]"),
+    "demo": ("demo.run", "what `make demo` runs: generate, then every job on local[*]"),
 }
 
 USAGE = """usage: mutuals [--traceback] COMMAND [ARGS...]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyspark
 
-from spark_jobs.session import BASE_CONF, DELTA_CONF, PYSPARK_PYTHON_CONF
+from mutuals.session import BASE_CONF, DELTA_CONF, PYSPARK_PYTHON_CONF
 
 
 def write_spark_defaults(jars_dir: Path) -> Path:

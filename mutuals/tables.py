@@ -2,10 +2,10 @@
 
 Why one registry: jobs, tests, quality suites and the push side all derive column lists from these
 `StructType` constants, so a schema change is one edit and a mismatch fails loudly at write time
-(see `spark_jobs.lake`). Every derived table is partitioned by `ds`, a YYYY-MM-DD string.
+(see `mutuals.lake`). Every derived table is partitioned by `ds`, a YYYY-MM-DD string.
 
 Each table also names its `writer`, the one job that writes it. A job publishes its day last, in
-`meta/publications` (see `spark_jobs.lake`), and a reader of table T for day D asks for the publication of
+`meta/publications` (see `mutuals.lake`), and a reader of table T for day D asks for the publication of
 T's writer for D: the registry is where "who must have run first" is written down.
 """
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spark_jobs.synthetic.timefmt import iso_timestamps
+from synthetic.timefmt import iso_timestamps
 
 DAY = 86_400
 Tokens = dict[str, str | None]

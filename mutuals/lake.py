@@ -1,6 +1,6 @@
 """The lake: the only module that reads and writes tables.
 
-Layout: `<root>/<layer>/<name>`, Delta tables partitioned by `ds` (see `spark_jobs.tables`).
+Layout: `<root>/<layer>/<name>`, Delta tables partitioned by `ds` (see `mutuals.tables`).
 
 Why `replaceWhere` on `ds`: a job for date D owns exactly the partition ds=D. Overwriting it with
 `replaceWhere` is one Delta commit, so a reader sees the old partition or the new one, never half, and a
@@ -42,7 +42,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from mutuals.errors import Conflict, MissingInput, SchemaError
-from spark_jobs.tables import DS, JOB, TableSpec, spec, tables_written_by
+from mutuals.tables import DS, JOB, TableSpec, spec, tables_written_by
 
 PUBLICATIONS = "meta/publications"
 HISTORY_DEPTH = 100  # commits searched for a run's own commit (its userMetadata)

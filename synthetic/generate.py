@@ -21,12 +21,12 @@ from dataclasses import fields
 from pathlib import Path
 
 from mutuals.errors import UsageError
-from spark_jobs.synthetic import render
-from spark_jobs.synthetic.seeds import stochastic_round, stream
-from spark_jobs.synthetic.timefmt import day_number
-from spark_jobs.synthetic.world import DAY, Options, World
-from spark_jobs.synthetic.writer import TableDay, write_table_day
-from spark_jobs.tables import LANDING_FORMATS, LANDING_SCHEMAS
+from mutuals.tables import LANDING_FORMATS, LANDING_SCHEMAS
+from synthetic import render
+from synthetic.seeds import stochastic_round, stream
+from synthetic.timefmt import day_number
+from synthetic.world import DAY, Options, World
+from synthetic.writer import TableDay, write_table_day
 
 TABLES: tuple[str, ...] = tuple(LANDING_SCHEMAS)
 

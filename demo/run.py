@@ -18,10 +18,10 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.cli import available_jobs
-from spark_jobs.lake import PUBLICATIONS, Lake
-from spark_jobs.session import build_session
-from spark_jobs.tables import TABLES
+from mutuals.cli import available_jobs
+from mutuals.lake import PUBLICATIONS, Lake
+from mutuals.session import build_session
+from mutuals.tables import TABLES
 
 DEFAULT_START = "2026-01-01"
 
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lake_root = str(Path(args.lake).resolve())
     if not args.keep:
         shutil.rmtree(lake_root, ignore_errors=True)
-    from spark_jobs.generate import main as generate_main
+    from synthetic.generate import main as generate_main
 
     began = time.monotonic()
     generate_main(["--lake", lake_root, "--start", args.start, "--days", str(args.days),

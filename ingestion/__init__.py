@@ -1,0 +1,1 @@
+"""Ingestion: landing files to validated rows, keeping each row's file and line."""
