@@ -35,6 +35,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 # Points the venv's spark-submit at our jars and warms the numba kernel cache.
 $(VENV)/.configured: $(VENV)/.installed .jars/.fetched mutuals/install.py $(wildcard joins/*.py)
 	$(PY) -m mutuals.install --jars-dir $(ROOT)/.jars
+	$(PY) -m joins.warmup
 	touch $@
 
 redis:
@@ -48,8 +49,10 @@ demo: setup
 test: setup redis
 	$(BIN)/pytest -q tests
 
+# ruff, then the layer contracts of the house (pyproject.toml, [tool.importlinter]).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # One real DAG run on SQLite: every task spark-submits its job on spark_default (local[*], see above).
 # Its own lake under AIRFLOW_HOME, because `mutuals demo` wipes .demo/lake. A run for day D assumes the

@@ -1,4 +1,4 @@
-"""Setup step run by `make setup`: wire the venv's spark-submit to our jars and warm the kernel cache.
+"""Setup step run by `make setup`: wire the venv's spark-submit to our jars, its Python and quiet logs.
 
 Why write spark-defaults.conf into the venv's pyspark: `spark-submit spark_jobs/JOB.py` (the design's
 contract) must find the Delta jars and extensions with no extra flags, exactly as a Python-launched
@@ -12,7 +12,6 @@ summary and an expected failure's one-line message are not buried under INFO sta
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
@@ -52,22 +51,12 @@ def write_log_config(conf_dir: Path) -> Path:
     return target
 
 
-def warm_kernels() -> None:
-    """Compile the numba kernels now (cache=True), so no timed job pays for compilation."""
-    try:
-        module = importlib.import_module("joins.warmup")
-    except ModuleNotFoundError:
-        return
-    module.warm()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jars-dir", type=Path, required=True)
     args = parser.parse_args()
     defaults = write_spark_defaults(args.jars_dir)
     print(f"wrote {defaults} and {write_log_config(defaults.parent)}")
-    warm_kernels()
 
 
 if __name__ == "__main__":
