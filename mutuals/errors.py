@@ -50,6 +50,12 @@ class BadInput(MutualsError):
     exit_code = 3
 
 
+class DuplicateKey(BadInput):
+    """One key appears more than once where it must be unique (with different values, or in one day's rows)."""
+
+    exit_code = 3
+
+
 class SchemaError(MutualsError):
     """A DataFrame, table or value schema that does not match its contract."""
 
