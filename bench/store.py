@@ -55,7 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from push.avro_io import check_value, encode_value, open_push_input, partition_of  # noqa: E402
 from push.rocks_store import _options as rocks_options  # noqa: E402
 from push.schemas import KEY_FIELD, VALUE_FIELD, load_value_schema, parsed, push_input_schema  # noqa: E402
-from push.store import SortedBatch, StoreOptions, VersionedStore, open_store  # noqa: E402
+from push.store import SortedBatch, StoreOptions, VersionedStore  # noqa: E402
+from push.stores import open_store  # noqa: E402
 
 SOURCES = ["triangle", "coworker", "schoolmate", "ppr"]
 

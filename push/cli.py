@@ -23,7 +23,8 @@ from typing import Any, NoReturn
 
 from mutuals.errors import run_and_exit_code
 from push.errors import BadArgument
-from push.store import StoreOptions, VersionedStore, member_key, open_store
+from push.store import StoreOptions, VersionedStore, member_key
+from push.stores import open_store
 
 # (flag, StoreOptions field, type, help): the settings a store records at creation.
 SETTING_FLAGS: tuple[tuple[str, str, type, str], ...] = (

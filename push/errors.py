@@ -3,7 +3,9 @@
 Every class is also a member of its `mutuals.errors` family, so `mutuals store ...`, `mutuals run push` and
 any caller that only knows the families print one line (`ClassName: message`) and exit with the family's
 code; operators and the tests outside this repo can tell a gate failure from a bad file without parsing text.
-`StoreError` stays the root of the push side, so `except StoreError` still catches all of them.
+`StoreError` stays the root of the push side, so `except StoreError` still catches all of them, except
+`DuplicateKey`: a key repeated with different values is the same failure wherever it is found, so the push
+raises the one class of `mutuals.errors`.
 """
 
 from __future__ import annotations
@@ -35,25 +37,19 @@ class BadRecord(StoreError, errors.BadInput):
     exit_code = 3
 
 
-class DuplicateKey(StoreError, errors.BadInput):
-    """The same key appears twice in one push with different values."""
-
-    exit_code = 3
-
-
 class IncompatibleSchema(StoreError, errors.SchemaError):
     """The push's value schema cannot evolve from the current one (checked before anything is built)."""
 
     exit_code = 4
 
 
-class GateFailed(StoreError, errors.GateFailed):
+class SizeDropRefused(StoreError, errors.GateFailed):
     """The new version shrank by more than the allowed share against the current one."""
 
     exit_code = 5
 
 
-class EmptyPush(GateFailed):
+class EmptyPush(StoreError, errors.GateFailed):
     """A full push with no records, refused unless the caller asked for an empty version explicitly."""
 
     exit_code = 5

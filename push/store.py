@@ -17,11 +17,12 @@ Semantics copied from Venice, stricter where it is weak:
 - The store's own settings (retention, grace period, rewind window, real-time TTL) live in its manifest:
   recorded when the store is created by its first push, changed only by `configure`. Whoever opens the
   store later cannot change them by passing other options, so a reader can never drop a backup.
-- Only a push creates a store (`open_store(..., create=True)`); opening one that does not exist raises
-  StoreNotFound. Reads (`get`, `versions`, opened with `recover=False`) never write to the store.
+- Only a push creates a store (`push.stores.open_store(..., create=True)`); opening one that does not
+  exist raises StoreNotFound. Reads (`get`, `versions`, opened with `recover=False`) never write to the store.
 
 Backends implement the primitives at the bottom (`_mutex`, `_load`, `_save`, `_build`, ...); everything
-about versions, validation and ordering lives here once, so the two backends cannot drift apart.
+about versions, validation and ordering lives here once, so the two backends cannot drift apart. This
+module knows no backend: `push.stores` sits above both and picks one from a store URL.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from mutuals.errors import DuplicateKey
 from push import faults
 from push.avro_io import (
     SCHEMA_ID,
@@ -54,11 +56,9 @@ from push.avro_io import (
 from push.errors import (
     BadArgument,
     CorruptStore,
-    DuplicateKey,
     EmptyPush,
-    GateFailed,
     NothingToRollBack,
-    StoreNotFound,
+    SizeDropRefused,
     StoreUnavailable,
     ValidationFailed,
 )
@@ -525,7 +525,7 @@ class VersionedStore(ABC):
         current = manifest["versions"][str(manifest["current"])]
         for what, new, old in (("key count", keys, current["keys"]), ("total size", total_bytes, current["bytes"])):
             if old and (old - new) / old > self.options.max_drop:
-                raise GateFailed(
+                raise SizeDropRefused(
                     f"v{version}: {what} dropped from {old} (v{manifest['current']}) to {new} "
                     f"(-{(old - new) / old:.1%}); expected a drop of at most {self.options.max_drop:.0%}")
 
@@ -802,40 +802,3 @@ def unframe_items(blob: bytes) -> list[tuple[int, bytes | None]]:
             items.append((key, blob[pos:pos + length]))
             pos += length
     return items
-
-
-def open_store(url: str, options: StoreOptions | None = None, clock: Callable[[], float] = time.time,
-               recover: bool = True, create: bool = False) -> VersionedStore:
-    """`redis://HOST:PORT/DB[?ns=NAME]` opens the Redis backend; anything else is a RocksDB folder.
-
-    A store that does not exist raises StoreNotFound unless `create` (push paths only), which creates it
-    with `options`' settings. `recover=False` opens without recovery or cleanup: nothing is written, which
-    is how readers open. A backend that cannot be reached raises StoreUnavailable naming the URL."""
-    store = _backend(url, options, clock)
-    try:
-        if not store.exists():
-            if not create:
-                raise StoreNotFound(f"{store.describe()}: no store there (expected {store.manifest_name()}); "
-                                    "only a push creates a store, check the path or URL")
-            store.create()
-        if recover:
-            store.recover()
-    except BaseException:
-        store.close()
-        raise
-    return store
-
-
-def _backend(url: str, options: StoreOptions | None, clock: Callable[[], float]) -> VersionedStore:
-    """The backend object for a store URL; nothing is read or written yet."""
-    if not url:
-        raise BadArgument("--store: expected a folder path or redis://HOST:PORT/DB, found an empty string")
-    if url.startswith(("redis://", "rediss://")):
-        from push.redis_store import RedisStore
-        store: VersionedStore = RedisStore(url, options, clock)
-    elif "://" in url:
-        raise BadArgument(f"--store: expected a folder path or redis://HOST:PORT/DB, found {url!r}")
-    else:
-        from push.rocks_store import RocksStore
-        store = RocksStore(url, options, clock)
-    return store

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from push.avro_io import write_push_input
 from push.schemas import load_value_schema
-from push.store import StoreOptions, VersionedStore, open_store
+from push.store import StoreOptions, VersionedStore
+from push.stores import open_store
 
 DS = "2026-01-05"
 

@@ -10,7 +10,7 @@ from pyspark.sql import Row
 
 from mutuals.lake import Lake, UnpublishedPartition
 from mutuals.tables import RECS_TOPK
-from push.store import open_store
+from push.stores import open_store
 from spark_jobs import push as push_job
 
 DS = "2026-01-03"

@@ -9,15 +9,15 @@ import time
 
 import pytest
 
+from mutuals.errors import DuplicateKey
 from push import faults
 from push.avro_io import write_push_input
 from push.errors import (
     BadAvroFile,
-    DuplicateKey,
-    GateFailed,
     IncompatibleSchema,
     NothingToRollBack,
     PushInProgress,
+    SizeDropRefused,
 )
 from push.schemas import load_value_schema
 from tests.store_helpers import (
@@ -104,7 +104,7 @@ def test_retention_keeps_current_plus_one_backup(url, tmp_path):
 def test_gate_blocks_a_shrinking_push_and_keeps_current(url, tmp_path):
     store = open_test_store(url, max_drop=0.2)
     store.push(str(make_input(tmp_path / "in1", range(1, 101), "b1")))
-    with pytest.raises(GateFailed, match=r"key count dropped from 100 .* to 70"):
+    with pytest.raises(SizeDropRefused, match=r"key count dropped from 100 .* to 70"):
         store.push(str(make_input(tmp_path / "in2", range(1, 71), "b2")))
     assert tags(store, [1, 90]) == (1, ["b1", "b1"])
     assert statuses(store) == {1: "online", 2: "error"}

@@ -4,6 +4,7 @@ Redis and a key outside the 64-bit range fail in their own family with one line 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -17,7 +18,8 @@ from push import errors
 from push.avro_io import write_push_input
 from push.cli import main
 from push.schemas import load_value_schema
-from push.store import StoreOptions, open_store
+from push.store import StoreOptions
+from push.stores import open_store
 from tests.conftest import free_port
 from tests.store_helpers import make_input, open_test_store, store_url, tags, value, version_data_present
 
@@ -164,7 +166,7 @@ def test_allow_empty_does_not_lift_the_shrink_gate(url, tmp_path):
     write_push_input(empty, [], load_value_schema(), partitions=1)
     store = open_test_store(url)
     store.push(str(make_input(tmp_path / "in1", range(1, 11), "b1")))
-    with pytest.raises(errors.GateFailed, match=r"key count dropped from 10 .* to 0"):
+    with pytest.raises(errors.SizeDropRefused, match=r"key count dropped from 10 .* to 0"):
         store.push(str(empty), allow_empty=True)
     assert tags(store, [1]) == (1, ["b1"])
 
@@ -285,8 +287,8 @@ def test_api_refuses_keys_outside_int64(url, tmp_path):
 def test_push_errors_join_the_mutuals_families_with_their_exit_codes():
     expected = {
         errors.BadArgument: (families.UsageError, 2), errors.BadAvroFile: (families.BadInput, 3),
-        errors.BadRecord: (families.BadInput, 3), errors.DuplicateKey: (families.BadInput, 3),
-        errors.IncompatibleSchema: (families.SchemaError, 4), errors.GateFailed: (families.GateFailed, 5),
+        errors.BadRecord: (families.BadInput, 3),
+        errors.IncompatibleSchema: (families.SchemaError, 4), errors.SizeDropRefused: (families.GateFailed, 5),
         errors.EmptyPush: (families.GateFailed, 5), errors.ValidationFailed: (families.GateFailed, 5),
         errors.PushInProgress: (families.Conflict, 6), errors.NothingToRollBack: (families.NothingToRollBack, 7),
         errors.StoreUnavailable: (families.Unavailable, 8), errors.CorruptStore: (families.Corrupt, 9),
@@ -295,6 +297,8 @@ def test_push_errors_join_the_mutuals_families_with_their_exit_codes():
     for cls, (family, code) in expected.items():
         assert issubclass(cls, errors.StoreError) and issubclass(cls, family), cls
         assert (cls.exit_code, families.exit_code_of(cls("x"))) == (code, code), cls
+    assert issubclass(families.DuplicateKey, families.BadInput)
+    assert (families.DuplicateKey.exit_code, families.exit_code_of(families.DuplicateKey("x"))) == (3, 3)
 
 
 def test_cli_prints_one_line_and_the_family_code(url, tmp_path, capsys):
@@ -302,7 +306,7 @@ def test_cli_prints_one_line_and_the_family_code(url, tmp_path, capsys):
     small = make_input(tmp_path / "small", range(1, 11), "s")
     code, docs, err = cli(capsys, "push", "--store", url, "--avro", str(small))
     assert (code, docs) == (5, [])
-    assert err == ["GateFailed: v4: key count dropped from 50 (v3) to 10 (-80.0%); expected a drop of at most 20%"]
+    assert err == ["SizeDropRefused: v4: key count dropped from 50 (v3) to 10 (-80.0%); expected a drop of at most 20%"]
 
 
 def test_push_job_parser_takes_allow_empty():
@@ -311,3 +315,17 @@ def test_push_job_parser_takes_allow_empty():
     parsed = push_job.build_parser().parse_args(["--date", "2026-01-03", "--allow-empty"])
     assert parsed.allow_empty is True
     assert push_job.build_parser().parse_args(["--date", "2026-01-03"]).allow_empty is False
+
+
+def test_push_names_each_failure_once():
+    """The size-drop gate says what it refuses; a duplicate key is the core's one DuplicateKey."""
+    assert not hasattr(errors, "GateFailed") and not hasattr(errors, "DuplicateKey")
+    assert issubclass(errors.SizeDropRefused, families.GateFailed)
+
+
+def test_the_store_contract_imports_no_backend():
+    """Backends import the contract; only push.stores, above all of them, picks one from a URL."""
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "push" / "store.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not imported & {"push.redis_store", "push.rocks_store", "push.stores"}
