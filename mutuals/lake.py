@@ -18,16 +18,28 @@ Delta version of its commit, its rows per day, and the run id, which also tags t
 table's writer (from the registry) and raise `UnpublishedPartition` when the day is not published. So a
 reader sees a whole day or none, a missing day fails instead of reading as empty, and re-running the job
 completes a half-published day.
+
+Why folder operations here too: some outputs are plain files, not tables (the push input's Avro files,
+`mutuals fof`'s Parquet folder), and they must work wherever the lake lives. A plain path is handled with
+os calls; a URI with a scheme (`s3a://`, `hdfs://`, `file://`) goes through Hadoop's FileSystem on the
+driver (through the JVM of the Spark session) and through `pyarrow.fs` in Python code, executors included.
+A folder is replaced whole: written into a staging folder beside it, then swapped in (`replace_folder`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import datetime as dt
+import errno
 import os
+import posixpath
+import shutil
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from delta.exceptions import (
     ConcurrentAppendException,
@@ -37,6 +49,7 @@ from delta.exceptions import (
     ProtocolChangedException,
 )
 from delta.tables import DeltaTable
+from pyarrow import fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -47,6 +60,10 @@ from mutuals.tables import DS, JOB, TableSpec, spec, tables_written_by
 PUBLICATIONS = "meta/publications"
 HISTORY_DEPTH = 100  # commits searched for a run's own commit (its userMetadata)
 LISTED_DAYS = 10  # days named in an error message before "... N in all"
+STAGING_PREFIX = "_staging-"  # Spark and Hadoop readers skip names starting with `_`
+ARROW_SCHEMES = {"s3a": "s3", "s3n": "s3"}  # Hadoop's names for what pyarrow calls s3://
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+EXCHANGE_UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV)
 
 DELTA_CONFLICTS = (
     ConcurrentAppendException,
@@ -85,6 +102,98 @@ def default_root() -> str:
     return os.environ.get("MUTUALS_LAKE", "./lake")
 
 
+# ------------------------------------------------------------------ files (driver or executor, no Spark)
+def is_local(uri: str) -> bool:
+    """A plain path, handled with os calls; anything with a scheme goes through a filesystem client."""
+    return "://" not in uri
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """`base/part/...` for a path or a URI (never an OS separator: URIs use `/`)."""
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def _arrow_fs(uri: str) -> tuple[pafs.FileSystem, str]:
+    scheme, rest = uri.split("://", 1)
+    return pafs.FileSystem.from_uri(f"{ARROW_SCHEMES.get(scheme, scheme)}://{rest}")
+
+
+def open_output(uri: str) -> BinaryIO:
+    """A new file for writing, its folder created if needed (executors write the push input with it)."""
+    if is_local(uri):
+        os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
+        return open(uri, "wb")  # noqa: SIM115 - the caller closes it
+    fs, path = _arrow_fs(uri)
+    fs.create_dir(posixpath.dirname(path), recursive=True)
+    return fs.open_output_stream(path)
+
+
+def open_input(uri: str) -> BinaryIO:
+    """A file for reading."""
+    if is_local(uri):
+        return open(uri, "rb")  # noqa: SIM115 - the caller closes it
+    fs, path = _arrow_fs(uri)
+    return fs.open_input_file(path)
+
+
+def is_folder(uri: str) -> bool:
+    if is_local(uri):
+        return os.path.isdir(uri)
+    fs, path = _arrow_fs(uri)
+    return fs.get_file_info(path).type == pafs.FileType.Directory
+
+
+def list_files(folder: str, suffix: str = "") -> list[str]:
+    """The files directly in `folder` whose name ends with `suffix`, as paths or URIs, sorted by name."""
+    if is_local(folder):
+        names = [n for n in os.listdir(folder) if os.path.isfile(os.path.join(folder, n))]
+    else:
+        fs, path = _arrow_fs(folder)
+        names = [info.base_name for info in fs.get_file_info(pafs.FileSelector(path))
+                 if info.type == pafs.FileType.File]
+    return [join_uri(folder, n) for n in sorted(names) if n.endswith(suffix)]
+
+
+def _remove_local(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _exchange_local(staging: str, target: str) -> bool:
+    """Swap two existing paths in one step with renameat2(RENAME_EXCHANGE): a reader of `target` sees the
+    old entry or the new one, never none. False where the call or the filesystem does not support it."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(AT_FDCWD, staging.encode(), AT_FDCWD, target.encode(), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in EXCHANGE_UNSUPPORTED:
+        return False
+    raise OSError(code, f"renameat2 exchange {staging} <-> {target} failed: {os.strerror(code)}")
+
+
+def _replace_local(staging: str, target: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+        return
+    if _exchange_local(staging, target):
+        _remove_local(staging)  # holds the old entry now
+        return
+    previous = f"{staging}.previous"
+    os.rename(target, previous)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(previous, target)
+        raise
+    _remove_local(previous)
+
+
 def _type_map(schema: StructType) -> dict[str, str]:
     return {f.name: f.dataType.simpleString() for f in schema.fields}
 
@@ -112,6 +221,50 @@ class Lake:
 
     def exists(self, spark: SparkSession, key: str) -> bool:
         return DeltaTable.isDeltaTable(spark, self.path(key))
+
+    # ------------------------------------------------------------------ folders that are not tables
+    def folder(self, *parts: str) -> str:
+        """A folder under the root that holds plain files (the push input), as a path or URI."""
+        return join_uri(self.root, *parts)
+
+    @staticmethod
+    def staging_folder(target: str) -> str:
+        """A fresh name beside `target`, not created yet, for writing its next content; hidden from Spark
+        and Hadoop readers of the parent by its leading `_`."""
+        parent, name = posixpath.split(target.rstrip("/"))
+        return join_uri(parent, f"{STAGING_PREFIX}{name}-{uuid.uuid4().hex}")
+
+    @staticmethod
+    def replace_folder(spark: SparkSession, staging: str, target: str) -> None:
+        """Put the folder `staging` at `target` (creating its parent) and delete what was there.
+
+        A plain path is exchanged in one step (renameat2) where the OS allows it, else the old entry is
+        renamed aside first and put back if the second rename fails. A URI uses Hadoop FileSystem renames:
+        old aside, new in, old deleted; Hadoop has no exchange, so a reader may briefly find no folder."""
+        if is_local(target):
+            _replace_local(staging, target)
+            return
+        fs, hadoop_path = _hadoop_fs(spark, target)
+        new, old, previous = hadoop_path(staging), hadoop_path(target), hadoop_path(f"{staging}.previous")
+        fs.mkdirs(old.getParent())
+        had_old = fs.exists(old)
+        if had_old and not fs.rename(old, previous):
+            raise OSError(f"cannot move {target} aside to {previous.toString()}")
+        if not fs.rename(new, old):
+            if had_old:
+                fs.rename(previous, old)
+            raise OSError(f"cannot rename {staging} to {target}")
+        if had_old:
+            fs.delete(previous, True)
+
+    @staticmethod
+    def remove_folder(spark: SparkSession, uri: str) -> None:
+        """Delete a folder (or file) and everything in it; nothing there is fine."""
+        if is_local(uri):
+            _remove_local(uri)
+            return
+        fs, hadoop_path = _hadoop_fs(spark, uri)
+        fs.delete(hadoop_path(uri), True)
 
     def ensure(self, spark: SparkSession, key: str) -> None:
         """Create the empty, partitioned table if it does not exist yet (idempotent)."""
@@ -152,20 +305,11 @@ class Lake:
         """Every partition up to and including `ds`: what the lake knew at the end of that day."""
         return self.read_range(spark, key, None, ds)
 
-    def read_version(self, spark: SparkSession, key: str, version: int) -> DataFrame:
-        """Delta time travel, for audits and rollbacks."""
-        return spark.read.format("delta").option("versionAsOf", version).load(self.path(key))
-
     def partitions(self, spark: SparkSession, key: str) -> list[str]:
         if not self.exists(spark, key):
             return []
         rows = self.read(spark, key).select(DS).distinct().orderBy(DS).collect()
         return [r[DS] for r in rows]
-
-    def latest_ds(self, spark: SparkSession, key: str, before: str | None = None) -> str | None:
-        """Newest partition, optionally strictly before a date (point-in-time reads)."""
-        found = [d for d in self.partitions(spark, key) if before is None or d < before]
-        return found[-1] if found else None
 
     # ------------------------------------------------------------------ writes
     def write_partition(self, df: DataFrame, key: str, ds: str, run_id: str | None = None) -> None:
@@ -381,6 +525,14 @@ class DayRun:
         else:
             per_day = {self.days[0]: rows}
         return PublishedTable(key, version, per_day)
+
+
+def _hadoop_fs(spark: SparkSession, uri: str):  # noqa: ANN202 - JVM objects through py4j
+    """(Hadoop FileSystem of `uri`, a function making Hadoop Paths) from the session's JVM and configuration."""
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem is only reachable through the JVM
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(conf), jvm.org.apache.hadoop.fs.Path
 
 
 def writer_of(key: str) -> str:
