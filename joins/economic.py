@@ -56,7 +56,7 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from mutuals.errors import SchemaError
+from mutuals.checks import require_columns
 
 MEMBER = "member_id"
 CANDIDATE = "candidate_id"
@@ -67,16 +67,6 @@ DS = "ds"
 
 DEFAULT_HUB_THRESHOLD = 2_000
 DEFAULT_BLOCK_SIZE = 500
-
-
-class MissingColumns(SchemaError, ValueError):
-    """A kernel input lacks columns it needs."""
-
-
-def require_columns(df: DataFrame, needed: Sequence[str], what: str) -> None:
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise MissingColumns(f"{what}: expected columns {list(needed)}, missing {missing}; found {df.columns}")
 
 
 def latest_records_as_of(key_columns: Sequence[str]) -> Callable[[DataFrame], DataFrame]:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from joins.economic import require_columns
+from mutuals.checks import require_columns
 
 MEMBER, CANDIDATE, PPR_SCORE = "member_id", "candidate_id", "ppr_score"
 SRC, DST = "src", "dst"

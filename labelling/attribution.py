@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from mutuals.errors import SchemaError
+from mutuals.checks import require_columns
 from mutuals.tables import DS, EVENTS, LABELS_IMPRESSIONS, LABELS_UNATTRIBUTED, PAIR_FEATURES, TRAINING_SAMPLES
 
 Transform = Callable[[DataFrame], DataFrame]
@@ -67,10 +67,6 @@ IMPRESSION_COLUMNS = (
     "impression_id", "request_id", "member_id", "candidate_id", "impression_ts", "surface", "position",
 )
 PAIR_FEATURE_COLUMNS = tuple(f.name for f in PAIR_FEATURES.fields)
-
-
-class MissingColumns(SchemaError, ValueError):
-    """A transform's input lacks columns it needs."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +89,6 @@ class Windows:
         credits an invite up to accept_window_days earlier, whose last-touch impression may be up to
         last_touch_hours before that."""
         return self.accept_window_days + -(-self.last_touch_hours // 24)
-
-
-def require_columns(df: DataFrame, needed: tuple[str, ...] | list[str], what: str) -> None:
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise MissingColumns(f"{what}: missing columns {missing}; found {df.columns}")
 
 
 def _hours(n: int) -> Column:

@@ -38,10 +38,10 @@ from joins.economic import (
     DEFAULT_HUB_THRESHOLD,
     latest_records_as_of,
     overlap_candidates,
-    require_columns,
 )
 from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PER_MEMBER, personalized_pagerank
 from joins.triangles import STRATEGIES, close_triangles
+from mutuals.checks import require_columns
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake

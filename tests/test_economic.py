@@ -9,12 +9,12 @@ from pyspark.sql.types import DateType, LongType, StringType, StructField, Struc
 from pyspark.testing import assertDataFrameEqual
 
 from joins.economic import (
-    MissingColumns,
     latest_records_as_of,
     overlap_candidates,
     overlapping_tenure_pairs,
     tenure_intervals,
 )
+from mutuals.checks import MissingColumns
 
 D = "2024-06-30"
 POSITIONS = StructType([

@@ -6,8 +6,8 @@ import pytest
 from pyspark.sql.types import LongType, StructField, StructType
 from pyspark.testing import assertDataFrameEqual
 
-from joins.economic import MissingColumns
 from joins.ppr import personalized_pagerank
+from mutuals.checks import MissingColumns
 
 EDGES = StructType([StructField("src", LongType(), False), StructField("dst", LongType(), False)])
 
