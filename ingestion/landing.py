@@ -22,6 +22,9 @@ dropped quietly (a skipped data file would still leave the counts balanced).
   name is either a half-written upload or a producer's mistake: guessing is worse than asking the
   producer to rename it. Pattern characters are refused because `binaryFiles` would expand them as a
   glob or split its path list on a comma.
+
+Whether a day has landed at all (`check_landed`): every table's folder for the day must exist (a folder with
+only a `_SUCCESS` marker is that table's empty day), and at least one table must hold a data file.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
-from mutuals.errors import BadInput
+from mutuals.errors import BadInput, MissingInput
+from mutuals.tables import LANDING_FORMATS
 
 LINE_SCHEMA = StructType([
     StructField("source_file", StringType(), False),
@@ -54,6 +58,14 @@ class LandingFileError(BadInput):
 
 class UnexpectedLandingFile(LandingFileError):
     """A landing partition holds entries that are neither data of the table nor a hidden marker."""
+
+
+class MissingLandingFolder(MissingInput):
+    """A table's landing partition folder for the day does not exist."""
+
+
+class NoLandingData(MissingInput):
+    """Not one landing data file for the day across all tables: the day has not landed."""
 
 
 @dataclass(frozen=True)
@@ -181,3 +193,34 @@ def raise_on_file_errors(lines: DataFrame) -> None:
     if errors:
         detail = "; ".join(f"{row.source_file}: {row.file_error}" for row in sorted(errors))
         raise LandingFileError(f"{len(errors)} landing file(s) cannot be read: {detail}")
+
+
+def folder_exists(spark: SparkSession, folder: str) -> bool:
+    """Through Hadoop's FileSystem, like the landing listing, so S3/HDFS lake roots work too."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(folder)
+    return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))
+
+
+def check_landed(spark: SparkSession, root: str, ds: str) -> dict[str, int]:
+    """Data files per table for D; fails before anything is read or written when the day has not landed.
+
+    A table's folder must exist; a folder holding no data file (only a `_SUCCESS` marker, or nothing) is
+    that table's empty day. But a day without a single data file in any table is not an empty day: it is
+    a wrong lake root or a day that has not arrived, and publishing it would make it look empty.
+    """
+    folders = {table: landing_dir(root, table, ds) for table in LANDING_FORMATS}
+    missing = [folder for folder in folders.values() if not folder_exists(spark, folder)]
+    files = {table: len(list_files(spark, folder, f".{LANDING_FORMATS[table]}"))
+             for table, folder in folders.items() if folder not in missing}
+    if not any(files.values()):
+        absent = f"; missing folders: {', '.join(missing)}" if missing else ""
+        raise NoLandingData(f"ingest ds={ds}: no landing data files for any table under "
+                            f"{root.rstrip('/')}/landing/<table>/ds={ds}{absent}. A day that has not landed is "
+                            f"not an empty day; check --lake and that the day's files have arrived")
+    if missing:
+        raise MissingLandingFolder(
+            f"ingest ds={ds}: landing folder{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"do{'' if len(missing) > 1 else 'es'} not exist (a table with no rows that day lands an empty "
+            f"folder, or one holding only a _SUCCESS marker)"
+        )
+    return files

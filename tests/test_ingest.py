@@ -9,7 +9,9 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from ingestion.landing import LandingFileError
+from ingestion.landing import LandingFileError, MissingLandingFolder, NoLandingData
+from ingestion.routing import LandingSuiteFailed, gate_accepted
+from mutuals.errors import GateFailed
 from mutuals.lake import Lake
 from mutuals.tables import LANDING_SCHEMAS, tables_written_by
 from spark_jobs import ingest
@@ -176,16 +178,16 @@ def test_the_day_is_published_last_with_every_table_and_its_rows(spark, crafted_
 
 def test_a_lake_path_with_no_landing_files_fails_and_creates_nothing(spark, tmp_path):
     typo = tmp_path / "typo" / "lake"
-    with pytest.raises(ingest.NoLandingData, match=r"ingest ds=2026-01-02: no landing data files for any table "
+    with pytest.raises(NoLandingData, match=r"ingest ds=2026-01-02: no landing data files for any table "
                                                    r"under .*/typo/lake/landing/<table>/ds=2026-01-02"):
         _run(spark, typo)
     assert not typo.exists()
-    assert ingest.NoLandingData("x").exit_code == 10
+    assert NoLandingData("x").exit_code == 10
 
 
 def test_a_day_of_markers_only_is_not_an_empty_day(spark, tmp_path):
     mark_empty(tmp_path, DS, *LANDING_SCHEMAS)
-    with pytest.raises(ingest.NoLandingData):
+    with pytest.raises(NoLandingData):
         _run(spark, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]
 
@@ -193,10 +195,10 @@ def test_a_day_of_markers_only_is_not_an_empty_day(spark, tmp_path):
 def test_a_missing_table_folder_fails_naming_it_and_writes_nothing(spark, tmp_path):
     write_landing(tmp_path, "members", DS, ["1,tech,eu,2026-01-02"])
     mark_empty(tmp_path, DS, *others("members", "positions"))
-    with pytest.raises(ingest.MissingLandingFolder,
+    with pytest.raises(MissingLandingFolder,
                        match=r"landing folder .*/landing/positions/ds=2026-01-02 does not exist"):
         _run(spark, tmp_path)
-    assert ingest.MissingLandingFolder("x").exit_code == 10
+    assert MissingLandingFolder("x").exit_code == 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]
 
 
@@ -221,3 +223,13 @@ def test_generate_lands_every_table_folder_every_day_ending_with_a_marker(tmp_pa
         for table in LANDING_SCHEMAS:
             names = sorted(p.name for p in (tmp_path / "landing" / table / f"ds={day}").iterdir())
             assert names[0] == "_SUCCESS" and names[1].startswith("part-00000."), (table, day, names)
+
+
+def test_an_accepted_row_the_landing_suite_refuses_fails_as_a_gate(spark):
+    """The GX suite is the second line behind the routing: a null key among accepted rows stops the day."""
+    accepted = spark.createDataFrame([(1, "tech", "eu", None), (None, "tech", "eu", None)],
+                                     "member_id long, industry string, region string, joined_on date")
+    with pytest.raises(LandingSuiteFailed, match=r"raw/members 2026-01-02: accepted rows fail the landing suite: "
+                                                 r"expect_column_values_to_not_be_null on member_id: 1 unexpected"):
+        gate_accepted("members", DS, accepted, 3)
+    assert issubclass(LandingSuiteFailed, GateFailed) and LandingSuiteFailed("x").exit_code == 5

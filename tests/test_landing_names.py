@@ -9,9 +9,9 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from ingestion.landing import LandingEntry, LandingFileError, UnexpectedLandingFile, classify_entries
+from ingestion.routing import ingest_table
 from mutuals.errors import BadInput
 from mutuals.lake import Lake
-from spark_jobs.ingest import ingest_table
 from tests.landing_files import HEADERS
 
 DS = "2026-01-02"
