@@ -5,7 +5,8 @@ anti-join the existing edges, group, rank), short enough to check by eye, so tes
 strategies against it. Why not use it in production: it materializes and shuffles every wedge, so its
 cost and memory follow sum(deg^2) and one hub dominates one reducer (see joins.triangles).
 
-This module also holds what every strategy shares: the input check and the edge normalization.
+This module also holds what every strategy shares: the input checks and the top-K order. The edge
+normalization they share is `joins.edges.symmetric_edges`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, LongType, StructField, StructType
 
+from joins.edges import symmetric_edges
 from mutuals.errors import SchemaError, UsageError
 
 SRC, DST = "src", "dst"
@@ -60,16 +62,6 @@ def require_top_k(top_k: object) -> int:
     return top_k
 
 
-def symmetric_edges(edges: DataFrame) -> DataFrame:
-    """Both directions of every undirected edge, once: self-loops dropped, duplicates merged."""
-    forward = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
-    backward = forward.select(F.col(DST).alias(SRC), F.col(SRC).alias(DST))
-    both = forward.unionByName(backward)
-    is_proper_edge = F.col(SRC) != F.col(DST)
-    has_both_ends = F.col(SRC).isNotNull() & F.col(DST).isNotNull()
-    return both.where(is_proper_edge & has_both_ends).distinct().select(SRC, DST)
-
-
 def top_k_per_member(top_k: int) -> Callable[[DataFrame], DataFrame]:
     """Keep the K best rows per member: common DESC, then candidate id ASC (design.md)."""
 
@@ -92,7 +84,7 @@ def naive_close_triangles(top_k: int) -> Callable[[DataFrame], DataFrame]:
 
     def close(edges: DataFrame) -> DataFrame:
         require_edges(edges)
-        sym = symmetric_edges(edges)
+        sym = symmetric_edges(edges.select(SRC, DST))
         first_hop = sym.select(F.col(SRC).alias(MEMBER_ID), F.col(DST).alias("middle"))
         second_hop = sym.select(F.col(SRC).alias("middle"), F.col(DST).alias(CANDIDATE_ID))
         existing = sym.select(F.col(SRC).alias(MEMBER_ID), F.col(DST).alias(CANDIDATE_ID))

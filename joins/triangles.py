@@ -49,6 +49,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from joins.csr import Csr, build_csr, split_by_weight
+from joins.edges import symmetric_edges
 from joins.naive import (
     CANDIDATE_ID,
     CLOSED_TRIANGLES_SCHEMA,
@@ -59,7 +60,6 @@ from joins.naive import (
     naive_close_triangles,
     require_edges,
     require_top_k,
-    symmetric_edges,
     top_k_per_member,
 )
 from mutuals.errors import UsageError
@@ -246,7 +246,7 @@ def _work_unit_runner(top_k: int) -> Callable[[pa.Table, pa.Table], pa.Table]:
 
 def _partitioned(edges: DataFrame, top_k: int, max_task_bytes: int) -> DataFrame:
     spark = edges.sparkSession
-    sym = symmetric_edges(edges).localCheckpoint(eager=True)
+    sym = symmetric_edges(edges.select(SRC, DST)).localCheckpoint(eager=True)
     stats = _node_stats(sym)
     units = plan_work_units(stats["node"].to_numpy(), stats["deg"].to_numpy(), stats["wedges"].to_numpy(),
                             top_k, max_task_bytes, spark.sparkContext.defaultParallelism)
@@ -273,7 +273,7 @@ def _partitioned(edges: DataFrame, top_k: int, max_task_bytes: int) -> DataFrame
 
 def _estimated_csr_bytes(edges: DataFrame) -> int:
     """Upper bound of the CSR size from one cheap aggregate: distinct undirected edges and nodes."""
-    sym = symmetric_edges(edges)
+    sym = symmetric_edges(edges.select(SRC, DST))
     row = sym.agg(F.count(F.lit(1)).alias("entries"), F.approx_count_distinct(SRC).alias("nodes")).first()
     entries, nodes = int(row["entries"]), int(row["nodes"] * 1.05) + 1
     return entries * 4 + (nodes + 1) * 8 + nodes * 8

@@ -1,14 +1,11 @@
 """Graph snapshot: every connection up to day D -> a symmetric, deduplicated `graph/edges` partition ds=D,
-plus `graph/degrees`.
+plus `graph/degrees` (degree and hub flag per member), which candidate generation reads.
 
     spark-submit spark_jobs/graph.py --date D --lake ROOT      (or: mutuals run graph ...)
 
-Why symmetric: every later kernel asks "who are the neighbours of a?"; storing both directions makes that
-one filter on `src`, and one row per direction is exactly the adjacency the triangle kernel needs.
 Self-loops are dropped, duplicates (also the same edge landing in both directions) merged, and an edge
-keeps its earliest `connected_at`.
-A hub is a member whose degree is at least sqrt(number of undirected edges): the classic heavy-hitter
-cut of triangle listing, above which a member's wedges dominate the join's output.
+keeps its earliest `connected_at` (`joins.edges.symmetric_edges`). A hub is a member whose degree is at
+least sqrt(number of undirected edges) (`joins.edges.member_degrees`).
 Inputs: ingest must have published D and every day since its first published day (a skipped day would
 otherwise drop that day's connections from the snapshot). Both tables are published together, last.
 """
@@ -20,38 +17,13 @@ import json
 import sys
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from joins.edges import member_degrees, symmetric_edges
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
-
-
-def symmetric_edges(connections: DataFrame) -> DataFrame:
-    """Undirected, deduplicated, loop-free edges in both directions, with the earliest connected_at."""
-    is_loop = F.col("src") == F.col("dst")
-    canonical = connections.where(~is_loop).select(
-        F.least("src", "dst").alias("a"), F.greatest("src", "dst").alias("b"), "connected_at"
-    )
-    undirected = canonical.groupBy("a", "b").agg(F.min("connected_at").alias("connected_at"))
-    forward = undirected.select(F.col("a").alias("src"), F.col("b").alias("dst"), "connected_at")
-    backward = undirected.select(F.col("b").alias("src"), F.col("a").alias("dst"), "connected_at")
-    return forward.unionByName(backward).select(
-        F.col("src").cast("long"), F.col("dst").cast("long"), F.col("connected_at")
-    )
-
-
-def member_degrees(edges: DataFrame) -> DataFrame:
-    """Degree per member from symmetric edges, and whether the member is a hub (degree >= sqrt(#edges))."""
-    degrees = edges.groupBy("src").agg(F.count(F.lit(1)).alias("degree"))
-    undirected_edge_count = edges.count() // 2
-    hub_cut = max(1.0, undirected_edge_count**0.5)
-    return degrees.select(
-        F.col("src").alias("member_id"),
-        F.col("degree").cast("long"),
-        (F.col("degree") >= F.lit(hub_cut)).alias("is_hub"),
-    )
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 
 import numpy as np
 import pytest
+from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from joins.csr import build_csr
+from joins.edges import member_degrees, symmetric_edges
 from joins.naive import EdgeColumnsMissing, TopKInvalid
 from joins.triangle_kernel import top_k_for_source_range
 from joins.triangles import StrategyUnknown, close_triangles, plan_broadcast, plan_work_units
@@ -136,3 +139,26 @@ def test_bad_arguments_are_rejected(spark):
         close_triangles(edges, 5, strategy="fast")
     with pytest.raises(TopKInvalid, match="found 0"):
         close_triangles(edges, 0)
+
+
+def test_the_one_normaliser_merges_directions_drops_loops_and_keeps_the_earliest_time(spark):
+    early, late = dt.datetime(2026, 1, 1, 8, 0), dt.datetime(2026, 1, 2, 8, 0)
+    rows = [(7, 100, late), (100, 7, early), (100, 100, early), (1, 2, None), (None, 3, early)]
+    timed = spark.createDataFrame(rows, "src long, dst long, connected_at timestamp")
+    assertDataFrameEqual(symmetric_edges(timed), [
+        Row(src=7, dst=100, connected_at=early), Row(src=100, dst=7, connected_at=early),
+        Row(src=1, dst=2, connected_at=None), Row(src=2, dst=1, connected_at=None),
+    ])
+    untimed = symmetric_edges(edges_frame(spark, "star"))
+    assert untimed.columns == ["src", "dst"]
+    expected = [(100, leaf) for leaf in range(1, STAR_LEAVES + 1)] + [(leaf, 100) for leaf in range(1, STAR_LEAVES + 1)]
+    assertDataFrameEqual(untimed, spark.createDataFrame(expected, "src long, dst long"))
+
+
+def test_degrees_and_hubs_of_the_path(spark):
+    # 1 - 2 - 3 - 4: three undirected edges, hub cut sqrt(3) = 1.73, so the two middle members are hubs
+    degrees = member_degrees(symmetric_edges(edges_frame(spark, "path")))
+    assertDataFrameEqual(degrees, [
+        Row(member_id=1, degree=1, is_hub=False), Row(member_id=2, degree=2, is_hub=True),
+        Row(member_id=3, degree=2, is_hub=True), Row(member_id=4, degree=1, is_hub=False),
+    ])
