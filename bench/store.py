@@ -52,9 +52,11 @@ from rocksdict import Rdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from push.avro_io import check_value, encode_value, open_push_input, partition_of  # noqa: E402
+from mutuals.lake import open_input  # noqa: E402
+from push.avro_io import check_value, encode_value, open_push_input  # noqa: E402
+from push.push_input import partition_of, write_parts  # noqa: E402
 from push.rocks_store import _options as rocks_options  # noqa: E402
-from push.schemas import KEY_FIELD, VALUE_FIELD, load_value_schema, parsed, push_input_schema  # noqa: E402
+from push.schemas import KEY_FIELD, VALUE_FIELD, load_value_schema, parsed  # noqa: E402
 from push.store import SortedBatch, StoreOptions, VersionedStore  # noqa: E402
 from push.stores import open_store  # noqa: E402
 
@@ -75,15 +77,14 @@ def value_for(key: int, candidates: int) -> dict:
 
 
 def write_input(folder: Path, records: int, candidates: int, partitions: int = 8) -> None:
-    """The push-input layout of `write_push_input` (key-hash partitions, keys sorted per file), streamed."""
+    """The push job's layout, written by its writer one partition at a time (values made where used)."""
     folder.mkdir(parents=True)
-    schema = parsed(push_input_schema(load_value_schema()))
-    parts: list[list[int]] = [[] for _ in range(partitions)]
-    for key in range(records):
-        parts[partition_of(key, partitions)].append(key)
-    for part, keys in enumerate(parts):
-        with (folder / f"part-{part:05d}.avro").open("wb") as fh:
-            fastavro.writer(fh, schema, ({KEY_FIELD: k, VALUE_FIELD: value_for(k, candidates)} for k in keys))
+    schema = load_value_schema()
+    keys = np.arange(records, dtype=np.int64)
+    parts = partition_of(keys, partitions)
+    for part in range(partitions):
+        rows = [(k, value_for(k, candidates)) for k in keys[parts == part].tolist()]
+        write_parts(str(folder), {part: rows}, schema, ds="2026-01-05")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -175,7 +176,7 @@ def naive_push(avro: Path, put) -> int:
     schema = parsed(push_input.value_schema)
     n = 0
     for path in push_input.files:
-        with path.open("rb") as fh:
+        with open_input(path) as fh:
             for record in fastavro.reader(fh):
                 value = record[VALUE_FIELD]
                 check_value(value, str(path))

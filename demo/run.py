@@ -18,6 +18,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from demo.served import print_served_sample
 from mutuals.cli import available_jobs
 from mutuals.lake import PUBLICATIONS, Lake
 from mutuals.session import build_session
@@ -115,7 +116,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     timings.update(run_pipeline(lake_root, days(args.start, args.days), jobs))
     print_summary(spark, Lake(lake_root), timings)
     if "push" in jobs:
-        push_job = importlib.import_module("spark_jobs.push")
-        if hasattr(push_job, "print_served_sample"):
-            push_job.print_served_sample(lake_root, days(args.start, args.days)[-1])
+        print_served_sample(lake_root, days(args.start, args.days)[-1])
     return 0

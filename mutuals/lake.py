@@ -35,6 +35,7 @@ import datetime as dt
 import errno
 import os
 import posixpath
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
@@ -62,6 +63,7 @@ HISTORY_DEPTH = 100  # commits searched for a run's own commit (its userMetadata
 LISTED_DAYS = 10  # days named in an error message before "... N in all"
 STAGING_PREFIX = "_staging-"  # Spark and Hadoop readers skip names starting with `_`
 ARROW_SCHEMES = {"s3a": "s3", "s3n": "s3"}  # Hadoop's names for what pyarrow calls s3://
+URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")  # two letters at least: `C:/` is a path
 AT_FDCWD, RENAME_EXCHANGE = -100, 2
 EXCHANGE_UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV)
 
@@ -104,8 +106,9 @@ def default_root() -> str:
 
 # ------------------------------------------------------------------ files (driver or executor, no Spark)
 def is_local(uri: str) -> bool:
-    """A plain path, handled with os calls; anything with a scheme goes through a filesystem client."""
-    return "://" not in uri
+    """A plain path, handled with os calls; anything with a scheme (`file:/x`, `s3a://b/x`) goes through a
+    filesystem client."""
+    return URI_SCHEME.match(uri) is None
 
 
 def join_uri(base: str, *parts: str) -> str:
@@ -114,8 +117,8 @@ def join_uri(base: str, *parts: str) -> str:
 
 
 def _arrow_fs(uri: str) -> tuple[pafs.FileSystem, str]:
-    scheme, rest = uri.split("://", 1)
-    return pafs.FileSystem.from_uri(f"{ARROW_SCHEMES.get(scheme, scheme)}://{rest}")
+    scheme, rest = uri.split(":", 1)
+    return pafs.FileSystem.from_uri(f"{ARROW_SCHEMES.get(scheme, scheme)}:{rest}")
 
 
 def open_output(uri: str) -> BinaryIO:

@@ -4,6 +4,7 @@ Push input (a contract shared with other tools, as in Venice's push job): a fold
 files (`*.avro`) whose records have two fields, `key` (long) and `value` (the value record, or null for
 an incremental delete). Stored values are `schema id (4 bytes, big-endian) + schemaless Avro`, so a reader
 decodes each value with the schema it was written with and the schema can evolve between pushes.
+The layout's writer is `push.push_input`; this module reads it, from any filesystem the lake supports.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import bisect
 import io
 import math
 import os
+import posixpath
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import fastavro
 
+from mutuals.lake import is_folder, list_files, open_input
 from push.errors import BadAvroFile, BadRecord, StoreError
 from push.schemas import (
     ALLOWED_SOURCES,
@@ -28,14 +30,12 @@ from push.schemas import (
     Schema,
     canonical,
     parsed,
-    push_input_schema,
     split_push_input,
 )
 
 SCHEMA_ID = struct.Struct(">I")
 KEY = struct.Struct(">Q")
 SIGN = 1 << 63
-MASK64 = (1 << 64) - 1
 
 
 def key_bytes(key: int) -> bytes:
@@ -46,14 +46,6 @@ def key_bytes(key: int) -> bytes:
 
 def key_from_bytes(raw: bytes) -> int:
     return KEY.unpack(raw)[0] - SIGN
-
-
-def partition_of(key: int, partitions: int) -> int:
-    """Stable key hash (splitmix64 finaliser) for plain-Python writers; Spark writers use xxhash64."""
-    z = (key + 0x9E3779B97F4A7C15) & MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    return (z ^ (z >> 31)) % partitions
 
 
 # ------------------------------------------------------------------ stored values
@@ -90,24 +82,25 @@ def schema_id_of(raw: bytes) -> int:
 # ------------------------------------------------------------------ push input: reading
 @dataclass(frozen=True)
 class PushInput:
-    files: list[Path]
+    folder: str
+    files: list[str]
     value_schema: Schema
     nullable_value: bool
 
 
 def open_push_input(folder: str | os.PathLike) -> PushInput:
     """List the container files and check they all carry the same push-input schema (headers only)."""
-    root = Path(folder)
-    if not root.is_dir():
+    root = str(folder)
+    if not is_folder(root):
         raise BadAvroFile(f"{root}: push input folder does not exist")
-    files = sorted(p for p in root.iterdir() if p.suffix == ".avro" and p.is_file())
+    files = list_files(root, ".avro")
     if not files:
         raise BadAvroFile(f"{root}: no *.avro files in the push input folder")
     value_schema: Schema | None = None
     nullable = False
     for path in files:
         try:
-            with path.open("rb") as fh:
+            with open_input(path) as fh:
                 writer_schema = fastavro.reader(fh).writer_schema
         except Exception as exc:  # fastavro raises ValueError/EOFError/... on a bad header
             raise BadAvroFile(f"{path}: not a readable Avro container file ({type(exc).__name__}: {exc})") from exc
@@ -115,9 +108,10 @@ def open_push_input(folder: str | os.PathLike) -> PushInput:
         if value_schema is None:
             value_schema, nullable = schema, is_nullable
         elif canonical(schema) != canonical(value_schema) or is_nullable != nullable:
-            raise BadAvroFile(f"{path}: value schema differs from {files[0].name}'s; one push has one schema")
+            raise BadAvroFile(f"{path}: value schema differs from {posixpath.basename(files[0])}'s; "
+                              "one push has one schema")
     assert value_schema is not None
-    return PushInput(files, value_schema, nullable)
+    return PushInput(root, files, value_schema, nullable)
 
 
 def value_problem(value: dict) -> str | None:
@@ -158,7 +152,7 @@ class RawRecords:
     streaming reader would.
     """
 
-    files: list[Path]
+    files: list[str]
     keys: list[int] = field(default_factory=list)
     values: list[bytes | None] = field(default_factory=list)
     file_starts: list[int] = field(default_factory=list)
@@ -191,7 +185,7 @@ def read_raw_records(push_input: PushInput, allow_deletes: bool) -> RawRecords:
         out.file_starts.append(len(keys))
         index = -1
         try:
-            with path.open("rb") as fh:
+            with open_input(path) as fh:
                 blocks = fastavro.block_reader(fh)
                 schema = parsed(blocks.writer_schema)
                 # Bytes after the value are another field's: then the value must be re-encoded.
@@ -228,32 +222,3 @@ def read_raw_records(push_input: PushInput, allow_deletes: bool) -> RawRecords:
             out.error.__cause__ = exc
             return out
     return out
-
-
-# ------------------------------------------------------------------ push input: writing
-def write_push_input(
-    folder: str | os.PathLike,
-    records: Iterable[tuple[int, dict | None]],
-    value_schema: Schema,
-    partitions: int = 4,
-    codec: str = "null",
-    nullable_value: bool = False,
-) -> list[Path]:
-    """Write (key, value) pairs as `part-XXXXX.avro` files partitioned by key hash, keys sorted per file.
-
-    Every partition gets a file, even an empty one, so the file set depends only on `partitions`.
-    """
-    root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
-    buckets: list[list[tuple[int, dict | None]]] = [[] for _ in range(partitions)]
-    for key, value in records:
-        buckets[partition_of(key, partitions)].append((key, value))
-    schema = parsed(push_input_schema(value_schema, nullable_value))
-    paths = []
-    for part, rows in enumerate(buckets):
-        path = root / f"part-{part:05d}.avro"
-        rows.sort(key=lambda kv: kv[0])
-        with path.open("wb") as fh:
-            fastavro.writer(fh, schema, ({KEY_FIELD: k, VALUE_FIELD: v} for k, v in rows), codec=codec)
-        paths.append(path)
-    return paths

@@ -172,15 +172,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_and_exit_code(lambda: _main(list(sys.argv[1:] if argv is None else argv)))
 
 
-def demo_readback(store_url: str, keys: Sequence[int]) -> list[dict[str, Any]]:
-    """For `mutuals demo`: read `keys` back through the store, as `mutuals store get` prints them."""
-    store = open_store(store_url, recover=False)
-    try:
-        read = store.get(list(keys))
-        return [{"key": k, "version": read.version, "value": v} for k, v in zip(keys, read.values, strict=True)]
-    finally:
-        store.close()
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -419,7 +419,7 @@ class VersionedStore(ABC):
 
     def _register_schema(self, manifest: dict[str, Any], push_input: PushInput) -> int:
         """Reuse the id of an identical schema; a new one must be compatible with the current version's."""
-        source = str(push_input.files[0].parent)
+        source = push_input.folder
         current = manifest["current"]
         if current is not None:
             current_schema = manifest["schemas"][str(manifest["versions"][str(current)]["schema_id"])]
@@ -437,7 +437,7 @@ class VersionedStore(ABC):
         began = time.perf_counter()
         batch, records, total_bytes = self._collect_input(push_input, schema_id)
         if records == 0 and not allow_empty:
-            raise EmptyPush(f"v{version}: {push_input.files[0].parent} holds no records; an empty full push "
+            raise EmptyPush(f"v{version}: {push_input.folder} holds no records; an empty full push "
                             "would serve nothing for every member and is refused unless asked for "
                             "(allow_empty=True, --allow-empty)")
         read_s = time.perf_counter() - began

@@ -3,17 +3,16 @@
     spark-submit spark_jobs/push.py --date D --lake ROOT [--store STORE] [--partitions N]
 
 1. Reads recs/topk ds=D, which the recs job must have published (else `UnpublishedPartition`, before any
-   file or store is touched), and groups it per member, candidates ordered by rank (the served value of
-   push/schemas/recommendation.avsc).
-2. Writes the push input, as Venice's push job expects it: Avro container files of (key, value) records,
-   partitioned by key hash (pmod(xxhash64(member_id), N)), keys sorted in each file, one file per
-   partition even when empty, and a sync marker derived from (D, partition), so a re-run writes the same
-   bytes. The folder <lake>/push/recommendations/ds=D is replaced in one atomic rename (an exchange).
+   file or store is touched), and groups it per member into the served value (push.push_input).
+2. Writes the push input in the layout push.push_input owns: Avro files of (key, value) records, one per
+   key-hash partition even when empty, keys sorted in each file, sync markers derived from (D, partition),
+   so a re-run writes the same bytes. The executors write it into a staging folder of the lake, which then
+   replaces <lake>/push/recommendations/ds=D whole (`Lake.replace_folder`), on any filesystem the lake
+   lives on (a plain path, file://, hdfs://, s3a://).
 3. Full push to the store with push id "recs-<D>": an Airflow retry after a successful push is a no-op.
 
 STORE defaults to $MUTUALS_STORE, else <lake>/_store (a RocksDB folder beside the tables, so wiping a
-local lake wipes its store too); redis://HOST:PORT/DB targets Redis. The Avro files are written by the
-executors into the lake folder, so on a cluster the lake must be a shared filesystem path.
+local lake wipes its store too); redis://HOST:PORT/DB targets Redis.
 """
 
 # ruff: noqa: E402  (the sys.path guard below must run before `import push`)
@@ -22,165 +21,69 @@ from __future__ import annotations
 import sys
 from pathlib import Path as _Path
 
-# Run as a script (`spark-submit spark_jobs/push.py`), Python puts spark_jobs/ first on sys.path, where this
-# very file would shadow the top-level `push` package. Drop that entry; `spark_jobs.*` imports still work.
+# The one place that handles this file's name. Run as a script (`spark-submit spark_jobs/push.py`, or
+# `python spark_jobs/push.py`), Python puts the script's folder, spark_jobs/, first on sys.path, and there
+# this very file, push.py, would shadow the top-level `push` package that the imports below need. Drop that
+# entry before importing anything of ours; `spark_jobs.*` imports still resolve from the project root.
 if sys.path and _Path(sys.path[0] or ".").resolve() == _Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 import argparse
-import ctypes
-import ctypes.util
-import hashlib
 import json
 import os
-import shutil
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import fastavro
-import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
-from push.cli import demo_readback
-from push.schemas import load_value_schema, parsed, push_input_schema
-from push.store import StoreOptions, open_store
+from push.push_input import group_recommendations, write_push_input_from
+from push.schemas import load_value_schema
+from push.store import StoreOptions
+from push.stores import open_store
 
 RECS_TOPK = "recs/topk"
 DEFAULT_PARTITIONS = 8
-PART_SCHEMA = "part int, records long"
-CANDIDATE_FIELDS = ("candidate_id", "rank", "score", "common_connections", "sources",
-                    "coworker_overlap_days", "schoolmate_overlap_days", "ppr_score")
 
 
 def default_store(lake_root: str) -> str:
     return os.environ.get("MUTUALS_STORE") or str(Path(lake_root) / "_store")
 
 
-def push_folder(lake_root: str, ds: str) -> Path:
-    return Path(lake_root) / "push" / "recommendations" / f"ds={ds}"
+def push_folder(lake: Lake, ds: str) -> str:
+    """The day's push input folder in the lake (a path or a URI, as the lake root is)."""
+    return lake.folder("push", "recommendations", f"ds={ds}")
 
 
-def group_recommendations(ds: str, partitions: int) -> Callable[[DataFrame], DataFrame]:
-    """One row per member: the served value's fields, candidates in rank order (ties: candidate id)."""
-    def transform(recs: DataFrame) -> DataFrame:
-        ranked = F.struct(F.col("rank"), F.col("candidate_id"),
-                          F.struct(*[F.col(c) for c in CANDIDATE_FIELDS]).alias("candidate"))
-        grouped = recs.groupBy("member_id").agg(
-            F.sort_array(F.collect_list(ranked)).alias("ranked"),
-            F.min("model_version").alias("model_version"),
-        )
-        return grouped.select(
-            F.col("member_id").cast("long").alias("member_id"),
-            F.lit(ds).alias("generated_ds"),
-            F.col("model_version"),
-            F.transform("ranked", lambda r: r["candidate"]).alias("candidates"),
-            F.pmod(F.xxhash64("member_id"), F.lit(partitions)).cast("int").alias("part"),
-        )
-    return transform
-
-
-def sync_marker(ds: str, part: int) -> bytes:
-    return hashlib.sha256(f"recs-{ds}-{part}".encode()).digest()[:16]
-
-
-def avro_part_writer(staging: str, ds: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """mapInArrow sink: writes each key-hash partition's rows (already sorted) as part-XXXXX.avro."""
-    schema = push_input_schema(load_value_schema())
-
-    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        rows_by_part: dict[int, list[dict[str, Any]]] = {}
-        for batch in batches:
-            for row in batch.to_pylist():
-                value = {"generated_ds": row["generated_ds"], "model_version": row["model_version"],
-                         "candidates": row["candidates"]}
-                rows_by_part.setdefault(row["part"], []).append({"key": row["member_id"], "value": value})
-        parts, counts = [], []
-        for part, records in sorted(rows_by_part.items()):
-            records.sort(key=lambda r: r["key"])
-            with open(os.path.join(staging, f"part-{part:05d}.avro"), "wb") as fh:
-                fastavro.writer(fh, parsed(schema), records, sync_marker=sync_marker(ds, part))
-            parts.append(part)
-            counts.append(len(records))
-        yield pa.RecordBatch.from_arrays([pa.array(parts, pa.int32()), pa.array(counts, pa.int64())],
-                                         names=["part", "records"])
-    return write
-
-
-def exchange_folders(staging: Path, target: Path) -> None:
-    """Atomically put `staging` at `target`: renameat2(RENAME_EXCHANGE) when the target exists, so a
-    reader of `target` sees the old folder or the new one, never none; then drop the old one."""
-    if not target.exists():
-        os.rename(staging, target)
-        return
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    at_fdcwd, rename_exchange = -100, 2
-    result = libc.renameat2(at_fdcwd, str(staging).encode(), at_fdcwd, str(target).encode(), rename_exchange)
-    if result != 0:
-        raise OSError(ctypes.get_errno(), f"renameat2 exchange {staging} <-> {target} failed")
-    shutil.rmtree(staging)
-
-
-def write_push_input(spark: SparkSession, lake: Lake, ds: str, partitions: int) -> tuple[Path, int]:
+def write_day_input(spark: SparkSession, lake: Lake, ds: str, partitions: int) -> tuple[str, int]:
     """recs/topk ds=D -> <lake>/push/recommendations/ds=D/part-XXXXX.avro; returns (folder, records)."""
     recs = lake.read_published(spark, RECS_TOPK, ds)  # before any folder exists: a missing day writes nothing
-    target = push_folder(lake.root, ds)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f"_staging-ds={ds}-{uuid.uuid4().hex}"
-    staging.mkdir()
+    target = push_folder(lake, ds)
+    staging = lake.staging_folder(target)
     try:
-        values = recs.transform(group_recommendations(ds, partitions))
-        written = (values.repartition(partitions, "part").sortWithinPartitions("part", "member_id")
-                   .mapInArrow(avro_part_writer(str(staging), ds), PART_SCHEMA).collect())
-        empty_schema = parsed(push_input_schema(load_value_schema()))
-        for part in set(range(partitions)) - {r["part"] for r in written}:
-            with open(staging / f"part-{part:05d}.avro", "wb") as fh:
-                fastavro.writer(fh, empty_schema, [], sync_marker=sync_marker(ds, part))
-        exchange_folders(staging, target)
+        records = write_push_input_from(recs.transform(group_recommendations(ds)), staging, ds, partitions,
+                                        load_value_schema())
+        lake.replace_folder(spark, staging, target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target, sum(r["records"] for r in written)
+        lake.remove_folder(spark, staging)
+    return target, records
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     lake = Lake(args.lake)
-    folder, records = write_push_input(spark, lake, args.date, args.partitions)
+    folder, records = write_day_input(spark, lake, args.date, args.partitions)
     store_url = args.store or default_store(args.lake)
     store = open_store(store_url, StoreOptions(max_drop=args.max_drop), create=True)
     try:
-        result = store.push(str(folder), push_id=f"recs-{args.date}", allow_empty=getattr(args, "allow_empty", False))
+        result = store.push(folder, push_id=f"recs-{args.date}", allow_empty=getattr(args, "allow_empty", False))
     finally:
         store.close()
-    result.update(avro=str(folder), avro_records=records)
+    result.update(avro=folder, avro_records=records)
     print(json.dumps(result, sort_keys=True, default=str))
     return result
-
-
-def print_served_sample(lake_root: str, ds: str, count: int = 3) -> list[dict[str, Any]]:
-    """For `make demo`: read a few pushed members back through the store and print them."""
-    keys: list[int] = []
-    for path in sorted(push_folder(lake_root, ds).glob("*.avro")):
-        with path.open("rb") as fh:
-            keys += [r["key"] for _, r in zip(range(count - len(keys)), fastavro.reader(fh), strict=False)]
-        if len(keys) >= count:
-            break
-    store = default_store(lake_root)
-    rows = demo_readback(store, keys)
-    print(f"\nserved values read back through the store ({store}); full JSON: mutuals store get --store STORE KEY")
-    for row in rows:
-        value = row["value"] or {}
-        top = ", ".join(
-            f"{c['candidate_id']} (score {c['score']:.3f}, common {c['common_connections']}, {'+'.join(c['sources'])})"
-            for c in value.get("candidates", [])[:3]
-        )
-        print(f"member {row['key']} @ version {row['version']} [{value.get('generated_ds')}, "
-              f"{value.get('model_version')}, {len(value.get('candidates', []))} candidates]: {top}")
-    return rows
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from push.avro_io import write_push_input
+from push.push_input import write_push_input
 from push.schemas import load_value_schema
 from push.store import StoreOptions, VersionedStore
 from push.stores import open_store

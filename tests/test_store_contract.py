@@ -11,7 +11,6 @@ import pytest
 
 from mutuals.errors import DuplicateKey
 from push import faults
-from push.avro_io import write_push_input
 from push.errors import (
     BadAvroFile,
     IncompatibleSchema,
@@ -19,6 +18,7 @@ from push.errors import (
     PushInProgress,
     SizeDropRefused,
 )
+from push.push_input import write_push_input
 from push.schemas import load_value_schema
 from tests.store_helpers import (
     DS,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from push import faults
-from push.avro_io import write_push_input
+from push.push_input import write_push_input
 from push.schemas import load_value_schema
 from tests.store_helpers import (
     error_line,

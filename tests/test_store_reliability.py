@@ -15,8 +15,8 @@ import redis
 
 from mutuals import errors as families
 from push import errors
-from push.avro_io import write_push_input
 from push.cli import main
+from push.push_input import write_push_input
 from push.schemas import load_value_schema
 from push.store import StoreOptions
 from push.stores import open_store
