@@ -238,12 +238,13 @@ class Lake:
         return join_uri(parent, f"{STAGING_PREFIX}{name}-{uuid.uuid4().hex}")
 
     @staticmethod
-    def replace_folder(spark: SparkSession, staging: str, target: str) -> None:
+    def replace_folder(spark: SparkSession | None, staging: str, target: str) -> None:
         """Put the folder `staging` at `target` (creating its parent) and delete what was there.
 
         A plain path is exchanged in one step (renameat2) where the OS allows it, else the old entry is
         renamed aside first and put back if the second rename fails. A URI uses Hadoop FileSystem renames:
-        old aside, new in, old deleted; Hadoop has no exchange, so a reader may briefly find no folder."""
+        old aside, new in, old deleted; Hadoop has no exchange, so a reader may briefly find no folder.
+        `spark` (whose JVM reaches Hadoop) may be None for a plain path."""
         if is_local(target):
             _replace_local(staging, target)
             return
@@ -261,7 +262,7 @@ class Lake:
             fs.delete(previous, True)
 
     @staticmethod
-    def remove_folder(spark: SparkSession, uri: str) -> None:
+    def remove_folder(spark: SparkSession | None, uri: str) -> None:
         """Delete a folder (or file) and everything in it; nothing there is fine."""
         if is_local(uri):
             _remove_local(uri)
@@ -530,8 +531,10 @@ class DayRun:
         return PublishedTable(key, version, per_day)
 
 
-def _hadoop_fs(spark: SparkSession, uri: str):  # noqa: ANN202 - JVM objects through py4j
+def _hadoop_fs(spark: SparkSession | None, uri: str):  # noqa: ANN202 - JVM objects through py4j
     """(Hadoop FileSystem of `uri`, a function making Hadoop Paths) from the session's JVM and configuration."""
+    if spark is None:
+        raise ValueError(f"{uri}: a folder that is not a plain path is reached through a Spark session's JVM")
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem is only reachable through the JVM
     conf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
     path = jvm.org.apache.hadoop.fs.Path(uri)

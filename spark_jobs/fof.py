@@ -3,20 +3,19 @@
     mutuals fof --edges edges.csv --top-k 50 --out DIR [--overwrite] [--skip-bad-rows] [--strategy S]
     spark-submit spark_jobs/fof.py --edges edges.csv --top-k 50 --out DIR
 
-Why parse on the driver with pyarrow: the CSV is read once, fast, straight into the numpy arrays the CSR
-builder needs; sending it through the JVM only to collect it back would double the end-to-end time on
-the graphs this command is for. Spark does the distributed part: the kernel per wedge-balanced block of
-members, and the Parquet write (see joins.triangles). A malformed line is reported with file, line
-number and field, found by a line-tracking re-read that only runs when the fast read fails.
+The edge file is read and checked on the driver by ingestion.edge_list (errors name file, line and
+field); Spark does the distributed part: the kernel per wedge-balanced block of members, and the Parquet
+write (joins.triangles).
 
 Why everything is checked before Spark starts: the arguments, the edge file (every row) and the output
 target cost well under a second to check, a Spark session about ten; a typo must not cost the ten.
 
 Why the output is staged and swapped in: `--out` is replaced as a whole, so the result is written into a
-hidden staging folder beside it, marked with a `_MUTUALS_FOF` file, and renamed into place; a previous
-output is deleted only once the new one is there. An existing `--out` that is not a previous `fof` output
-(marker plus part files only) is refused unless `--overwrite` is given. A target that is or holds the
-edge file, or holds the working folder, is always refused.
+hidden staging folder beside it, marked with a `_MUTUALS_FOF` file, and swapped into place by the lake's
+folder operations (`Lake.replace_folder`); a previous output is deleted only once the new one is there.
+An existing `--out` that is not a previous `fof` output (marker plus part files only) is refused unless
+`--overwrite` is given. A target that is or holds the edge file, or holds the working folder, is always
+refused.
 
 `--top-k` above the number of members is capped at the number of members: no member has more candidates
 than that, so the answer is the same and no task reserves memory for rows that cannot exist.
@@ -27,25 +26,21 @@ Not a --date job: it reads no lake partition and writes one folder, so it builds
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from ingestion.edge_list import EdgeList, check_edge_file, member_count, read_edge_csv
 from joins.csr import build_csr
 from joins.triangles import (
     DEFAULT_BROADCAST_LIMIT_BYTES,
@@ -54,12 +49,10 @@ from joins.triangles import (
     close_triangles,
     close_triangles_from_csr,
 )
-from mutuals.errors import BadInput, MissingInput, UnsafeOutput, UsageError, run_and_exit_code
+from mutuals.errors import UnsafeOutput, UsageError, run_and_exit_code
+from mutuals.lake import Lake, join_uri, open_output
 from mutuals.session import build_session
 
-HEADER = ("src", "dst")
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
-LONG_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 MARKER = "_MUTUALS_FOF"
 MARKER_COMMAND = "mutuals fof"
 # What Spark's file committer leaves in an output folder on a local or Hadoop filesystem.
@@ -73,27 +66,11 @@ FOF_SESSION_CONF = {
 
 
 class FofInputError(ValueError):
-    """Base of the errors `mutuals fof` reports as one line, without a traceback."""
+    """Base of the argument and output errors of `mutuals fof` (edge-file errors: ingestion.edge_list)."""
 
 
 class ArgumentInvalid(FofInputError, UsageError):
     """A numeric argument out of its range (--top-k, the byte budgets)."""
-
-
-class EdgeFileMissing(FofInputError, MissingInput):
-    """The edge file does not exist."""
-
-
-class EdgeFileUnreadable(FofInputError, BadInput):
-    """The edge file is a folder, cannot be opened, or is not UTF-8 text."""
-
-
-class EdgeHeaderInvalid(FofInputError, BadInput):
-    """The first line is not `src,dst`."""
-
-
-class EdgeRowMalformed(FofInputError, BadInput):
-    """A data line has the wrong number of fields or a field that is not a long."""
 
 
 class OutputUnusable(FofInputError, UsageError):
@@ -113,14 +90,6 @@ class OutputHoldsWorkingDir(FofInputError, UnsafeOutput):
 
 
 @dataclass(frozen=True)
-class EdgeList:
-    src: np.ndarray
-    dst: np.ndarray
-    skipped: int
-    first_skip: str | None
-
-
-@dataclass(frozen=True)
 class Prepared:
     """Everything checked and parsed before Spark starts."""
 
@@ -128,89 +97,6 @@ class Prepared:
     edges: EdgeList
     target: Path  # absolute --out
     top_k: int  # --top-k capped at the number of members
-
-
-# ---------------------------------------------------------------- edge file
-
-
-def _check_edge_file(path: Path) -> None:
-    if not path.exists():
-        raise EdgeFileMissing(f"{path}: edge file does not exist")
-    if path.is_dir():
-        raise EdgeFileUnreadable(f"{path}: is a folder, not an edge file")
-
-
-def _check_header(path: Path) -> None:
-    _check_edge_file(path)
-    try:
-        with path.open("rb") as handle:
-            first = handle.readline()
-        header = first.decode("utf-8-sig").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as err:
-        raise EdgeFileUnreadable(f"{path}: cannot read the edge file: {err}") from None
-    found = tuple(name.strip() for name in header.split(","))
-    if found != HEADER:
-        raise EdgeHeaderInvalid(f"{path}: header must be {','.join(HEADER)!r}, found {header!r}")
-
-
-def _parse_long(text: str) -> int | None:
-    if not LONG_TEXT.fullmatch(text):
-        return None
-    value = int(text)
-    return value if LONG_MIN <= value <= LONG_MAX else None
-
-
-def _row_problem(path: Path, line: int, row: list[str]) -> str | None:
-    if len(row) != len(HEADER):
-        return f"{path} line {line}: expected {len(HEADER)} fields ({','.join(HEADER)}), found {len(row)}"
-    for name, text in zip(HEADER, row, strict=True):
-        if _parse_long(text) is None:
-            return f"{path} line {line}, field {name}: {text!r} is not a long"
-    return None
-
-
-def _read_tracking_lines(path: Path, skip_bad_rows: bool) -> EdgeList:
-    """Slow, exact re-read: csv.reader knows the line number of every record (CRLF or LF)."""
-    src: list[int] = []
-    dst: list[int] = []
-    skipped, first_skip = 0, None
-    try:
-        with path.open("r", encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            next(reader, None)
-            for row in reader:
-                if not row:
-                    continue  # blank line, as the fast reader does
-                problem = _row_problem(path, reader.line_num, row)
-                if problem is None:
-                    src.append(int(row[0]))
-                    dst.append(int(row[1]))
-                    continue
-                if not skip_bad_rows:
-                    raise EdgeRowMalformed(problem)
-                skipped += 1
-                first_skip = first_skip or problem
-    except UnicodeDecodeError as err:
-        raise EdgeFileUnreadable(f"{path}: not UTF-8 text: {err}") from None
-    return EdgeList(np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64), skipped, first_skip)
-
-
-def read_edge_csv(path: Path, skip_bad_rows: bool = False) -> EdgeList:
-    """Parse `src,dst` longs; fast with pyarrow, exact line numbers only when something is wrong."""
-    _check_header(path)
-    convert = pacsv.ConvertOptions(column_types={name: pa.int64() for name in HEADER}, null_values=[],
-                                   strings_can_be_null=False)
-    read = pacsv.ReadOptions(skip_rows=1, column_names=list(HEADER), block_size=16 << 20)
-    try:
-        table = pacsv.read_csv(path, read_options=read, convert_options=convert)
-    except pa.ArrowInvalid:
-        return _read_tracking_lines(path, skip_bad_rows)
-    return EdgeList(table["src"].to_numpy(), table["dst"].to_numpy(), 0, None)
-
-
-def member_count(edges: EdgeList) -> int:
-    """Distinct ids in the file: an upper bound on the candidates any member can have."""
-    return int(np.unique(np.concatenate([edges.src, edges.dst])).size)
 
 
 def capped_top_k(top_k: int, members: int) -> int:
@@ -275,19 +161,6 @@ def _marker(args: argparse.Namespace, top_k: int) -> dict:
             "top_k_used": top_k, "strategy": args.strategy, "skip_bad_rows": args.skip_bad_rows}
 
 
-def _swap_in(built: Path, target: Path, trash: Path) -> None:
-    """Rename the new folder into place; an old target is moved aside first and deleted only after."""
-    if not os.path.lexists(target):
-        os.rename(built, target)
-        return
-    os.rename(target, trash)
-    try:
-        os.rename(built, target)
-    except OSError:
-        os.rename(trash, target)
-        raise
-
-
 # ---------------------------------------------------------------- command
 
 
@@ -319,7 +192,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 def prepare(args: argparse.Namespace) -> Prepared:
     """Every check that needs no Spark: arguments, output target, then the whole edge file."""
     _check_numbers(args)
-    _check_edge_file(args.edges)
+    check_edge_file(args.edges)
     target = check_output(args.out, args.edges, getattr(args, "overwrite", False))
     edges = read_edge_csv(args.edges, args.skip_bad_rows)
     return Prepared(args, edges, target, capped_top_k(args.top_k, member_count(edges)))
@@ -344,18 +217,18 @@ def _closed_triangles(spark: SparkSession, job: Prepared):
                                      broadcast_limit_bytes=args.broadcast_limit_bytes)
 
 
-def write_output(job: Prepared, result) -> None:
+def write_output(job: Prepared, result: DataFrame) -> None:
     """Write into a staging folder beside the target, mark it as ours, re-check the target, swap it in."""
-    job.target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{job.target.name}.fof-staging-", dir=job.target.parent))
+    spark, target = result.sparkSession, str(job.target)
+    staging = Lake.staging_folder(target)
     try:
-        built = staging / "new"
-        result.write.mode("errorifexists").parquet(str(built))
-        (built / MARKER).write_text(json.dumps(_marker(job.args, job.top_k), indent=2) + "\n")
+        result.write.mode("errorifexists").parquet(staging)
+        with open_output(join_uri(staging, MARKER)) as sink:
+            sink.write((json.dumps(_marker(job.args, job.top_k), indent=2) + "\n").encode())
         check_output(job.args.out, job.args.edges, getattr(job.args, "overwrite", False))
-        _swap_in(built, job.target, staging / "previous")
+        Lake.replace_folder(spark, staging, target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        Lake.remove_folder(spark, staging)
 
 
 def execute(spark: SparkSession, job: Prepared) -> dict:

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
+from ingestion import edge_list
 from mutuals.errors import BadInput, MissingInput, UnsafeOutput, UsageError
 from spark_jobs import fof
 from tests.conftest import EGO_FACEBOOK
@@ -52,17 +53,17 @@ def test_malformed_line_names_file_line_and_field(spark, tmp_path):
     edges = tmp_path / "edges.csv"
     rows = [f"{i},{i + 1}" for i in range(1, 16)]  # lines 2..16
     edges.write_text("src,dst\n" + "\n".join(rows) + "\n3,x7\n")  # line 17
-    with pytest.raises(fof.EdgeRowMalformed, match=r"edges\.csv line 17, field dst: 'x7' is not a long"):
+    with pytest.raises(edge_list.EdgeRowMalformed, match=r"edges\.csv line 17, field dst: 'x7' is not a long"):
         fof.run(spark, fof_args(edges, tmp_path / "out"))
 
 
 def test_wrong_field_count_and_header_are_named(spark, tmp_path):
     edges = tmp_path / "edges.csv"
     edges.write_text("src,dst\r\n1,2\r\n2,3,4\r\n")
-    with pytest.raises(fof.EdgeRowMalformed, match=r"edges\.csv line 3: expected 2 fields \(src,dst\), found 3"):
+    with pytest.raises(edge_list.EdgeRowMalformed, match=r"edges\.csv line 3: expected 2 fields \(src,dst\), found 3"):
         fof.run(spark, fof_args(edges, tmp_path / "out"))
     edges.write_text("from,to\n1,2\n")
-    with pytest.raises(fof.EdgeHeaderInvalid, match=r"header must be 'src,dst', found 'from,to'"):
+    with pytest.raises(edge_list.EdgeHeaderInvalid, match=r"header must be 'src,dst', found 'from,to'"):
         fof.run(spark, fof_args(edges, tmp_path / "out"))
 
 
