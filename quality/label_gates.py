@@ -23,7 +23,9 @@ The checks (Great Expectations 1.x through `quality.gx_runner`, on small derived
 
 Every gate message starts with the rule that refused the data (rate band, volume band, unique key, one
 sample per impression, point in time) and says why that rule was judged (the floors it passed); the
-labels summary carries the volume rule's verdict even when it passed or was not judged.
+labels summary carries the volume rule's verdict even when it passed or was not judged. Every refusal is a
+`mutuals.errors.GateFailed` (exit 5), except rows sharing a key: that is `mutuals.errors.DuplicateKey`
+(bad input, exit 3), the one exception for a repeated key wherever it is found.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
-from mutuals import errors
+from mutuals.errors import DuplicateKey, GateFailed, MutualsError
 from mutuals.tables import DS
 from quality.gx_runner import SuiteOutcome, validate
 
@@ -51,20 +53,12 @@ DEFAULT_RATE_BANDS: dict[str, tuple[float, float]] = {
 }
 
 
-class GateFailed(errors.GateFailed):
-    """A labels or samples quality gate failed; nothing was written (the GateFailed family, exit 5)."""
-
-
 class LabelRateOutOfBand(GateFailed):
     """A day's positive-label rate is outside its configured band."""
 
 
 class ImpressionVolumeOutOfBand(GateFailed):
     """The day's impressions are too few or too many against the trailing days."""
-
-
-class DuplicateKey(GateFailed):
-    """Two label or sample rows share one impression key."""
 
 
 class SampleCountMismatch(GateFailed):
@@ -190,7 +184,7 @@ def impression_volume(impressions: DataFrame, run_date: str, trailing_days: int)
 
 
 # --------------------------------------------------------------------------------------------- the gates
-def _fail(outcome: SuiteOutcome, checks: Sequence[tuple[str, type[GateFailed], str]]) -> None:
+def _fail(outcome: SuiteOutcome, checks: Sequence[tuple[tuple[str, str | None], type[MutualsError], str]]) -> None:
     """Raise the first failed check's exception, with every failed check's message."""
     failed = {(o.expectation, o.column) for o in outcome.failures}
     messages = [(cls, msg) for key, cls, msg in checks if key in failed]
@@ -221,7 +215,7 @@ def check_labels(
 ) -> dict[str, object]:
     """Rate bands, volume and key uniqueness of the labels about to be written, as one GX suite over a
     per-day metrics frame (one row per label day). Returns the figures (per-day rows and rates, the volume
-    check) for the job's summary; raises a `GateFailed` subclass."""
+    check) for the job's summary; raises a `GateFailed` subclass, or `DuplicateKey` for rows sharing a key."""
     import great_expectations as gx
 
     stats = sorted(daily_label_stats(labels).collect(), key=lambda r: r[DS])
@@ -271,7 +265,7 @@ def check_labels(
 
 def check_samples(samples: DataFrame, label_rows: int, suite: str = "samples") -> None:
     """Exactly one sample per labelled impression, unique keys, and no feature from the sample's own day
-    or later. Raises a `GateFailed` subclass."""
+    or later. Raises a `GateFailed` subclass, or `DuplicateKey` for rows sharing a key."""
     import great_expectations as gx
 
     is_published_before = F.col("features_ds") < F.col(DS)

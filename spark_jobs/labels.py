@@ -31,7 +31,6 @@ What a run does (semantics in `labelling.attribution`):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -43,12 +42,13 @@ from pyspark.sql import functions as F
 from labelling.attribution import (
     Windows,
     attribute_actions,
-    day_start,
     dedup_events,
     dedup_impressions,
     label_impressions,
     unattributed_actions,
 )
+from labelling.days import first_event_day, landed_by_end_of, recompute_days, required_event_days
+from labelling.options import add_lookback_argument, add_window_arguments, windows_from_args
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
@@ -56,43 +56,6 @@ from mutuals.tables import DS
 from quality.label_gates import add_label_gate_arguments, check_labels, label_gate_config
 
 LABELS_TABLE, UNATTRIBUTED_TABLE, EVENTS_TABLE = "labels/impressions", "labels/unattributed", "raw/events"
-
-
-def shift_day(ds: str, days: int) -> str:
-    return (dt.date.fromisoformat(ds) + dt.timedelta(days=days)).isoformat()
-
-
-def recompute_days(run_date: str, lookback_days: int) -> list[str]:
-    """R-L .. R, oldest first: the label partitions a run for R owns."""
-    if lookback_days < 0:
-        raise ValueError(f"--lookback-days must be >= 0, found {lookback_days}")
-    return [shift_day(run_date, -back) for back in range(lookback_days, -1, -1)]
-
-
-def add_lookback_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lookback-days", type=int, default=3,
-                        help="recompute the partitions R-L..R for late data (default %(default)s)")
-
-
-def add_window_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = Windows()
-    parser.add_argument("--last-touch-hours", type=int, default=defaults.last_touch_hours,
-                        help="last-touch attribution window (default %(default)s)")
-    parser.add_argument("--invite-window-days", type=int, default=defaults.invite_window_days,
-                        help="an invite counts for an impression this long after it (default %(default)s)")
-    parser.add_argument("--accept-window-days", type=int, default=defaults.accept_window_days,
-                        help="an accept counts for an invite this long after it (default %(default)s)")
-    parser.add_argument("--valid-dwell-ms", type=int, default=defaults.valid_dwell_ms,
-                        help="dwell that makes a click valid without an invite (default %(default)s)")
-
-
-def windows_from_args(args: argparse.Namespace) -> Windows:
-    return Windows(
-        last_touch_hours=args.last_touch_hours,
-        invite_window_days=args.invite_window_days,
-        accept_window_days=args.accept_window_days,
-        valid_dwell_ms=args.valid_dwell_ms,
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,23 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def required_event_days(run_date: str, days: list[str], first_published: str | None) -> list[str]:
-    """The raw/events days that must be published: R, and every label day from the first day ingest ever
-    published on (before it the lake holds no events, so those label days are legitimately empty)."""
-    return sorted({run_date, *(d for d in days if first_published is not None and d >= first_published)})
-
-
 def read_events(
     spark: SparkSession, lake: Lake, run_date: str, days: list[str], windows: Windows
 ) -> DataFrame:
     """Published landing partitions that can hold events the label days need, minus anything after R's end.
     The required days (`required_event_days`) must be published; older history days are read where
     published and skipped where not."""
-    first = shift_day(days[0], -windows.history_days)
     required = required_event_days(run_date, days, lake.first_published_day(spark, EVENTS_TABLE))
-    horizon = day_start(run_date) + F.make_dt_interval(days=F.lit(1))
-    events = lake.read_published_range(spark, EVENTS_TABLE, first, run_date, required=required)
-    return events.where(F.col("ts") < horizon)
+    events = lake.read_published_range(spark, EVENTS_TABLE, first_event_day(days, windows), run_date,
+                                       required=required)
+    return events.transform(landed_by_end_of(run_date))
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:

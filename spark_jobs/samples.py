@@ -28,20 +28,15 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from labelling.attribution import point_in_time_features
+from labelling.days import feature_partitions_for, recompute_days
+from labelling.options import add_lookback_argument
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
 from mutuals.tables import DS
 from quality.label_gates import check_samples
-from spark_jobs.labels import LABELS_TABLE, add_lookback_argument, recompute_days
 
-SAMPLES_TABLE, PAIRS_TABLE = "training/samples", "candidates/pairs"
-
-
-def feature_partitions_for(published: Sequence[str], days: Sequence[str]) -> list[str]:
-    """The candidates/pairs partitions the sample days read: for each day, the newest one before it.
-    Only an I/O bound: `point_in_time_features` picks the partition per day itself."""
-    return sorted({max(older) for day in days if (older := [p for p in published if p < day])})
+LABELS_TABLE, SAMPLES_TABLE, PAIRS_TABLE = "labels/impressions", "training/samples", "candidates/pairs"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,12 +21,13 @@ from labelling.attribution import (
     label_impressions,
     unattributed_actions,
 )
+from labelling.days import feature_partitions_for, first_event_day, recompute_days, required_event_days
 from mutuals import errors
+from mutuals.errors import DuplicateKey, GateFailed
 from mutuals.lake import Lake
 from mutuals.tables import EVENTS
+from quality import label_gates
 from quality.label_gates import (
-    DuplicateKey,
-    GateFailed,
     ImpressionVolumeOutOfBand,
     LabelGateConfig,
     LabelRateOutOfBand,
@@ -239,6 +240,37 @@ def daily_impressions(spark, per_day: dict[str, int]) -> tuple[DataFrame, DataFr
 def test_label_gate_errors_belong_to_the_gate_failed_family():
     assert issubclass(GateFailed, errors.GateFailed)
     assert ImpressionVolumeOutOfBand("x").exit_code == 5 and LabelRateOutOfBand("x").exit_code == 5
+
+
+def test_label_gates_use_the_core_families_only():
+    """One class per concept: the gate family is the core's, and a repeated key is the core's DuplicateKey."""
+    assert label_gates.GateFailed is errors.GateFailed
+    assert label_gates.DuplicateKey is errors.DuplicateKey
+    assert DuplicateKey("x").exit_code == 3 and label_gates.SampleCountMismatch("x").exit_code == 5
+
+
+def test_a_run_owns_the_lookback_days_and_reads_the_attribution_history():
+    assert recompute_days("2026-01-10", 3) == ["2026-01-07", "2026-01-08", "2026-01-09", "2026-01-10"]
+    assert recompute_days("2026-03-01", 1) == ["2026-02-28", "2026-03-01"]
+    with pytest.raises(ValueError, match="--lookback-days must be >= 0, found -1"):
+        recompute_days("2026-01-10", -1)
+    # 14 accept days + 24 h last touch = 15 days before the first label day
+    assert first_event_day(["2026-01-07", "2026-01-10"], Windows()) == "2025-12-23"
+    assert first_event_day(["2026-01-07"], Windows(last_touch_hours=25, accept_window_days=1)) == "2026-01-04"
+
+
+def test_required_event_days_start_at_the_first_ingested_day():
+    days = ["2026-01-07", "2026-01-08", "2026-01-09", "2026-01-10"]
+    assert required_event_days("2026-01-10", days, "2026-01-09") == ["2026-01-09", "2026-01-10"]
+    assert required_event_days("2026-01-10", days, "2026-01-01") == days
+    assert required_event_days("2026-01-10", days, None) == ["2026-01-10"]
+
+
+def test_feature_partitions_are_the_newest_before_each_sample_day():
+    published = ["2026-01-05", "2026-01-06", "2026-01-08", "2026-01-10"]
+    assert feature_partitions_for(published, ["2026-01-05", "2026-01-06", "2026-01-07", "2026-01-09"]) == [
+        "2026-01-05", "2026-01-06", "2026-01-08"]
+    assert feature_partitions_for([], ["2026-01-05"]) == []
 
 
 def test_a_small_day_is_not_judged_for_volume(spark):

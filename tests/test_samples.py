@@ -6,7 +6,9 @@ says by itself which partition it came from. Expected values are written by hand
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, Row
@@ -123,3 +125,15 @@ def test_samples_fail_when_a_label_day_is_not_published(spark, tmp_path):
                                                    r"published: run `mutuals run labels --date D`"):
         samples_job.run(spark, samples_job.build_parser().parse_args(["--date", D, "--lake", lake.root]))
     assert not lake.exists(spark, "training/samples")
+
+
+def test_no_job_imports_another_job():
+    """Entrypoints are thin: what two jobs share lives in a room (labelling.days, labelling.options)."""
+    jobs_dir = Path(__file__).resolve().parents[1] / "spark_jobs"
+    found = {}
+    for job in sorted(jobs_dir.glob("*.py")):
+        for node in ast.walk(ast.parse(job.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found.update({(job.name, n): True for n in names if n == "spark_jobs" or n.startswith("spark_jobs.")})
+    assert list(found) == []
