@@ -1,8 +1,10 @@
-"""The daily `mutuals` pipeline: one SparkSubmitOperator per job in spark_jobs/, wired by PIPELINE.
+"""The daily `mutuals` pipeline: one SparkSubmitOperator per job in spark_jobs/, wired by `mutuals.pipeline`.
 
 This file only wires operators (style.md, "Orchestration"). Every job is the same contract
-(`spark-submit spark_jobs/<job>.py --date D --lake ROOT`, design.md), so the DAG is a table of jobs and
-their upstreams: adding a job is one line in PIPELINE plus its spark_jobs/<job>.py.
+(`spark-submit spark_jobs/<job>.py --date D --lake ROOT`, design.md), so the DAG is the table of jobs and
+their upstreams that `mutuals.pipeline.UPSTREAMS` declares for the CLI and the demo too: adding a job is
+one line there plus its spark_jobs/<job>.py. That module is pure data (standard library only), the one
+module of ours this file imports, so parsing loads no Spark and touches no lake.
 
 Why these choices:
 - The schedule is a data-interval cron: the run for day D starts after D ends and has `ds` == D. With
@@ -30,35 +32,22 @@ import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
+from mutuals.pipeline import UPSTREAMS
+
 # dags/ sits next to spark_jobs/; absolute() only joins with the cwd, it touches no file.
 REPO_ROOT = Path(__file__).absolute().parents[1]
 SPARK_JOBS_DIR = REPO_ROOT / "spark_jobs"
-
-# job -> the jobs it waits for. Each job is spark_jobs/<job>.py; keep this the only place edges live.
-PIPELINE: dict[str, tuple[str, ...]] = {
-    "ingest": (),
-    "graph": ("ingest",),
-    "candidates": ("graph",),
-    "recs": ("candidates",),
-    "push": ("recs",),
-    "labels": ("ingest",),
-    "samples": ("labels", "candidates"),
-}
 
 # Rendered per task instance; `default_lake_root` is a user macro, so it runs on the worker, at run time.
 LAKE_TEMPLATE = "{{ var.value.get('mutuals_lake', default_lake_root()) }}"
 DATE_TEMPLATE = "{{ ds }}"
 
 
-# Environment of every spark-submit:
-# - the driver and executors run the interpreter that has our packages (the venv's); sys.executable is
-#   a value the interpreter already holds, not I/O;
-# - PYTHONSAFEPATH=1 keeps spark_jobs/ off sys.path when a job file runs as a script, so a job named like a
-#   top-level package (spark_jobs/push.py vs push/) cannot shadow it. Jobs import `spark_jobs.*` anyway.
+# Environment of every spark-submit: the driver and executors run the interpreter that has our packages
+# (the venv's); sys.executable is a value the interpreter already holds, not I/O.
 SPARK_SUBMIT_ENV: dict[str, str] = {
     "PYSPARK_PYTHON": sys.executable,
     "PYSPARK_DRIVER_PYTHON": sys.executable,
-    "PYTHONSAFEPATH": "1",
 }
 
 
@@ -101,7 +90,7 @@ with DAG(
     user_defined_macros={"default_lake_root": default_lake_root},
     doc_md=__doc__,
 ) as dag:
-    tasks = {job: spark_job(job) for job in PIPELINE}
-    for job, upstreams in PIPELINE.items():
+    tasks = {job: spark_job(job) for job in UPSTREAMS}
+    for job, upstreams in UPSTREAMS.items():
         for upstream in upstreams:
             tasks[upstream] >> tasks[job]

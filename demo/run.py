@@ -19,8 +19,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from demo.served import print_served_sample
-from mutuals.cli import available_jobs
 from mutuals.lake import PUBLICATIONS, Lake
+from mutuals.pipeline import JOB_ORDER
 from mutuals.session import build_session
 from mutuals.tables import TABLES
 
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "--members", str(args.members), "--seed", str(args.seed)])
     timings = {"generate": time.monotonic() - began}
     spark = build_session("mutuals-demo")
-    jobs = available_jobs()
+    jobs = list(JOB_ORDER)
     timings.update(run_pipeline(lake_root, days(args.start, args.days), jobs))
     print_summary(spark, Lake(lake_root), timings)
     if "push" in jobs:

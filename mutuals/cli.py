@@ -17,9 +17,10 @@ import sys
 from collections.abc import Sequence
 
 from mutuals.errors import TRACEBACK_ENV, run_and_exit_code
+from mutuals.pipeline import JOB_ORDER
 
-# Jobs in pipeline order; each is spark_jobs/<name>.py with main(argv).
-JOBS: tuple[str, ...] = ("ingest", "graph", "candidates", "recs", "labels", "samples", "push")
+# Jobs in pipeline order (`mutuals.pipeline`); each is spark_jobs/<name>.py with main(argv).
+JOBS: tuple[str, ...] = JOB_ORDER
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("synthetic.generate", "write seeded synthetic landing files for N days"),

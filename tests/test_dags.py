@@ -13,6 +13,7 @@ airflow-test` does that.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -21,8 +22,15 @@ from pathlib import Path
 
 import pytest
 
+from mutuals import cli
+from mutuals.pipeline import JOB_ORDER, downstreams
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAGS_DIR = REPO_ROOT / "dags"
+DAILY_DAG = DAGS_DIR / "mutuals_daily.py"
+# The top-level packages of this repository: an import of any of them is an import of ours.
+OUR_PACKAGES = {"mutuals", "spark_jobs", "joins", "push", "quality", "ingestion", "labelling", "ranking",
+                "synthetic", "demo", "dags", "tests", "bench"}
 PROBE_DS = "2026-01-03"
 PROBE_LAKE = "/probe/lake-from-env"
 
@@ -226,10 +234,53 @@ def test_mutuals_daily_args_render_the_day_and_the_run_time_lake(parsed):
     assert ingest["env_vars"]["PYSPARK_PYTHON"] == sys.executable
 
 
-def test_spark_tasks_run_job_files_without_their_folder_on_sys_path(parsed):
-    """spark_jobs/push.py run as a script would otherwise shadow the top-level `push` package."""
-    for task_id, task in parsed["dags"]["dags"]["mutuals_daily"]["tasks"].items():
-        assert task["env_vars"].get("PYTHONSAFEPATH") == "1", task_id
+def imported_modules(source: str) -> set[str]:
+    """Every module a Python file imports, at any depth (also inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.add("." * node.level + (node.module or ""))
+    return found
+
+
+def test_the_dag_imports_only_the_job_order_of_ours():
+    """Parsing the DAG must not pull in Spark, the lake or a job: of ours it reads only the pure job order."""
+    ours = {m for m in imported_modules(DAILY_DAG.read_text())
+            if m.startswith(".") or m.split(".")[0] in OUR_PACKAGES}
+    assert ours == {"mutuals.pipeline"}
+
+
+def test_the_job_order_module_imports_only_the_standard_library():
+    pipeline_file = REPO_ROOT / "mutuals" / "pipeline.py"
+    top_levels = {m.split(".")[0] for m in imported_modules(pipeline_file.read_text())}
+    assert top_levels <= set(sys.stdlib_module_names) | {"__future__"}, top_levels
+    assert imported_modules((REPO_ROOT / "mutuals" / "__init__.py").read_text()) == set()
+
+
+def test_the_job_order_declares_the_expected_graph_in_a_runnable_order():
+    assert downstreams() == EXPECTED_MUTUALS_DAILY
+    assert JOB_ORDER == ("ingest", "graph", "candidates", "recs", "labels", "samples", "push")
+
+
+def test_the_cli_runs_the_jobs_of_the_job_order():
+    assert cli.available_jobs() == ["ingest", "graph", "candidates", "recs", "labels", "samples", "push"]
+
+
+def test_spark_submit_of_the_push_job_with_the_dag_env_imports_the_push_package(parsed, tmp_path):
+    """spark_jobs/push.py run as a script has spark_jobs/ first on sys.path, where it would shadow the
+    top-level `push` package; its own guard handles that, so the DAG's environment needs no workaround."""
+    env_vars = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]["push"]["env_vars"]
+    assert set(env_vars) == {"PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"}
+    venv_bin = Path(sys.executable).parent
+    env = {"PATH": f"{venv_bin}:/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path)), **env_vars}
+    done = subprocess.run([str(venv_bin / "spark-submit"), "--master", "local[1]",
+                           str(REPO_ROOT / "spark_jobs" / "push.py"), "--help"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "usage: push" in output and "--store" in output
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--probe"]:
