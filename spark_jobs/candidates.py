@@ -1,22 +1,10 @@
 """Candidate generation for date D: triangle, co-worker, schoolmate and PPR candidates -> candidates/pairs.
 
-Reads graph/edges ds=D (symmetric, deduplicated) and the position/education records as of D (every landing
-partition ds <= D, the newest copy of each (member, organisation, start date) winning), each of which must
-be published (graph of D; ingest of D and of every day since its first), and writes one row
-per (member, candidate) with the sources that proposed it, in the canonical order triangle, coworker,
-schoolmate, ppr, and their features.
-
-Sources, each capped at `--max-per-source` per member and each excluding the member and their existing
-connections:
-- triangle: `joins.triangles.close_triangles`, exact common connections, top K by common desc, id asc;
-- coworker / schoolmate: `joins.economic`, tenures at the same company / school overlapping >= 1 day,
-  feature = max overlap days, top K by overlap desc, id asc;
-- ppr: `joins.ppr`, only for cold members, those with fewer than `--cold-threshold` candidates from the
-  three sources above; Monte Carlo walks seeded by `--seed`.
-
-`common_connections` is always the true |N(member) & N(candidate)|: a co-worker who is also a
-friend-of-friend but fell outside the triangle top K still carries their count (computed for just those
-pairs), so features never depend on which source happened to propose a pair.
+Reads graph/edges and graph/degrees ds=D (symmetric, deduplicated) and the position/education records as
+of D (every landing partition ds <= D, the newest copy of each (member, organisation, start date)
+winning), each of which must be published (graph of D; ingest of D and of every day since its first), and
+writes one row per (member, candidate) with the sources that proposed it and their features. The sources,
+their caps and the exact `common_connections` are described in `joins.candidates`.
 
     spark-submit spark_jobs/candidates.py --date D --lake ROOT [--max-per-source 100] [--seed 0]
     mutuals run candidates --date D --lake ROOT
@@ -27,193 +15,36 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
-from joins.economic import (
-    DEFAULT_BLOCK_SIZE,
-    DEFAULT_HUB_THRESHOLD,
-    latest_records_as_of,
-    overlap_candidates,
-)
-from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PER_MEMBER, personalized_pagerank
-from joins.triangles import STRATEGIES, close_triangles
-from mutuals.checks import require_columns
+from joins.candidates import CandidateOptions, complete_candidates, propose_candidates
+from joins.triangles import STRATEGIES
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
-from mutuals.tables import CANDIDATE_PAIRS, SOURCES
 
-MEMBER, CANDIDATE = "member_id", "candidate_id"
-SRC, DST = "src", "dst"
-COMMON = "common_connections"
-COWORKER_DAYS, SCHOOLMATE_DAYS, PPR_SCORE = "coworker_overlap_days", "schoolmate_overlap_days", "ppr_score"
-
-DEFAULT_MAX_PER_SOURCE = 100
-DEFAULT_COLD_THRESHOLD = 10
-DEFAULT_SEED = 0
-
-
-@dataclass(frozen=True)
-class CandidateOptions:
-    as_of: str
-    max_per_source: int = DEFAULT_MAX_PER_SOURCE
-    cold_threshold: int = DEFAULT_COLD_THRESHOLD
-    ppr_walks: int = DEFAULT_WALKS_PER_MEMBER
-    ppr_max_length: int = DEFAULT_MAX_LENGTH
-    ppr_restart_prob: float = DEFAULT_RESTART_PROB
-    seed: int = DEFAULT_SEED
-    hub_threshold: int = DEFAULT_HUB_THRESHOLD
-    block_size: int = DEFAULT_BLOCK_SIZE
-    triangle_strategy: str = "auto"
-
-
-def with_exact_common_connections(edges: DataFrame, known_common: str) -> Callable[[DataFrame], DataFrame]:
-    """Pairs (member_id, candidate_id, nullable `known_common`, ...) -> the same rows plus common_connections:
-    the known count where there is one, else |N(m) & N(c)| computed for just that pair (0 if none).
-
-    Each pair that needs a count expands the neighbour list of its endpoint with the smaller degree and
-    probes the other endpoint's edges, so a hub member costs min-degree rows per pair, not its own
-    degree. One pass: rows that already know their count ride through the left joins unexpanded.
-    """
-    adjacency = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
-    degrees = adjacency.groupBy(SRC).agg(F.count(F.lit(1)).alias("degree"))
-    via = adjacency.select(F.col(SRC).alias("_via_node"), F.col(DST).alias("_middle"))
-    probe = adjacency.select(F.col(SRC).alias("_probe_node"), F.col(DST).alias("_probe_middle"),
-                             F.lit(1).alias("_hit"))
-
-    def transform(pairs: DataFrame) -> DataFrame:
-        require_columns(pairs, [MEMBER, CANDIDATE, known_common], "with_exact_common_connections")
-        keys = pairs.columns
-        member_degree = degrees.select(F.col(SRC).alias(MEMBER), F.col("degree").alias("_m_degree"))
-        candidate_degree = degrees.select(F.col(SRC).alias(CANDIDATE), F.col("degree").alias("_c_degree"))
-        is_member_smaller = F.coalesce(F.col("_m_degree"), F.lit(0)) <= F.coalesce(F.col("_c_degree"), F.lit(0))
-        needs_count = F.col(known_common).isNull()
-        oriented = (
-            pairs.join(member_degree, on=MEMBER, how="left").join(candidate_degree, on=CANDIDATE, how="left")
-            .withColumn("_expand", F.when(is_member_smaller, F.col(MEMBER)).otherwise(F.col(CANDIDATE)))
-            .withColumn("_probe", F.when(is_member_smaller, F.col(CANDIDATE)).otherwise(F.col(MEMBER)))
-        )
-        is_expanded = (F.col("_expand") == F.col("_via_node")) & needs_count
-        is_common = (F.col("_probe") == F.col("_probe_node")) & (F.col("_middle") == F.col("_probe_middle"))
-        counted = (
-            oriented.join(via, on=is_expanded, how="left")
-            .join(probe, on=is_common, how="left")
-            .groupBy(*keys).agg(F.count("_hit").alias("_counted"))
-        )
-        return counted.select(
-            *keys, F.coalesce(F.col(known_common), F.col("_counted")).cast("int").alias(COMMON),
-        )
-
-    return transform
-
-
-def _tagged(rows: DataFrame, source: str, **features: str) -> DataFrame:
-    """One source's rows in the common long shape: member, candidate, source, and its own features."""
-    columns = {COMMON: "int", COWORKER_DAYS: "int", SCHOOLMATE_DAYS: "int", PPR_SCORE: "double"}
-    return rows.select(
-        F.col(MEMBER).cast("long").alias(MEMBER), F.col(CANDIDATE).cast("long").alias(CANDIDATE),
-        F.lit(source).alias("source"),
-        *((F.col(features[name]) if name in features else F.lit(None)).cast(kind).alias(name)
-          for name, kind in columns.items()),
-    )
-
-
-def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Graph members (src of edges) with fewer than `threshold` distinct proposed candidates."""
-
-    def transform(edges: DataFrame) -> DataFrame:
-        members = edges.select(F.col(SRC).cast("long").alias(MEMBER)).distinct()
-        counts = proposed.groupBy(MEMBER).agg(F.countDistinct(CANDIDATE).alias("_proposed"))
-        is_cold = F.coalesce(F.col("_proposed"), F.lit(0)) < threshold
-        return members.join(counts, on=MEMBER, how="left").where(is_cold).select(MEMBER)
-
-    return transform
-
-
-def merge_sources(edges: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Long rows (member, candidate, source, features) -> one row per pair in the candidates/pairs schema."""
-
-    def transform(tagged: DataFrame) -> DataFrame:
-        flags = [F.max(F.col("source") == source).alias(f"_is_{source}") for source in SOURCES]
-        merged = tagged.groupBy(MEMBER, CANDIDATE).agg(
-            *flags, F.max(COMMON).alias("_triangle_common"), F.max(COWORKER_DAYS).alias(COWORKER_DAYS),
-            F.max(SCHOOLMATE_DAYS).alias(SCHOOLMATE_DAYS), F.max(PPR_SCORE).alias(PPR_SCORE),
-        )
-        sources = F.array_compact(F.array(*(F.when(F.col(f"_is_{s}"), F.lit(s)) for s in SOURCES)))
-        return merged.transform(with_exact_common_connections(edges, "_triangle_common")).select(
-            F.col(MEMBER).cast("long").alias(MEMBER),
-            F.col(CANDIDATE).cast("long").alias(CANDIDATE),
-            sources.alias("sources"),
-            F.col(COMMON).cast("int").alias(COMMON),
-            F.coalesce(F.col(COWORKER_DAYS), F.lit(0)).cast("int").alias(COWORKER_DAYS),
-            F.coalesce(F.col(SCHOOLMATE_DAYS), F.lit(0)).cast("int").alias(SCHOOLMATE_DAYS),
-            F.coalesce(F.col(PPR_SCORE), F.lit(0.0)).cast("double").alias(PPR_SCORE),
-        )
-
-    return transform
-
-
-def propose_candidates(
-    edges: DataFrame, positions: DataFrame, educations: DataFrame, options: CandidateOptions
-) -> DataFrame:
-    """Triangle, co-worker and schoolmate candidates in the long shape (member, candidate, source, features).
-    positions/educations carry their landing `ds`; the caller has already dropped partitions after D."""
-    edges = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
-    k = options.max_per_source
-    economic = dict(hub_threshold=options.hub_threshold, block_size=options.block_size)
-    triangles = close_triangles(edges, k, strategy=options.triangle_strategy)
-    coworkers = (
-        positions.transform(latest_records_as_of([MEMBER, "company_id", "start_date"]))
-        .transform(overlap_candidates("company_id", options.as_of, k, edges, **economic))
-    )
-    schoolmates = (
-        educations.transform(latest_records_as_of([MEMBER, "school_id", "start_date"]))
-        .transform(overlap_candidates("school_id", options.as_of, k, edges, **economic))
-    )
-    return (
-        _tagged(triangles, "triangle", **{COMMON: COMMON})
-        .unionByName(_tagged(coworkers, "coworker", **{COWORKER_DAYS: "overlap_days"}))
-        .unionByName(_tagged(schoolmates, "schoolmate", **{SCHOOLMATE_DAYS: "overlap_days"}))
-    )
-
-
-def complete_candidates(edges: DataFrame, proposed: DataFrame, options: CandidateOptions) -> DataFrame:
-    """Add PPR candidates for cold members to `proposed`, merge per pair -> the candidates/pairs rows.
-    `proposed` is read twice (cold members, merge); the job persists it so it is computed once."""
-    edges = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
-    ppr = edges.transform(cold_members(options.cold_threshold, proposed)).transform(personalized_pagerank(
-        edges, walks_per_member=options.ppr_walks, max_length=options.ppr_max_length,
-        restart_prob=options.ppr_restart_prob, seed=options.seed, top_k=options.max_per_source,
-    ))
-    return (
-        proposed.unionByName(_tagged(ppr, "ppr", **{PPR_SCORE: PPR_SCORE}))
-        .transform(merge_sources(edges))
-        .select(*CANDIDATE_PAIRS.fieldNames())
-    )
+DEFAULTS = CandidateOptions(as_of="")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = job_parser("candidates", __doc__)
-    parser.add_argument("--max-per-source", type=int, default=DEFAULT_MAX_PER_SOURCE,
+    parser.add_argument("--max-per-source", type=int, default=DEFAULTS.max_per_source,
                         help="candidates kept per member per source (default %(default)s)")
-    parser.add_argument("--cold-threshold", type=int, default=DEFAULT_COLD_THRESHOLD,
+    parser.add_argument("--cold-threshold", type=int, default=DEFAULTS.cold_threshold,
                         help="members with fewer triangle/economic candidates get PPR (default %(default)s)")
-    parser.add_argument("--ppr-walks", type=int, default=DEFAULT_WALKS_PER_MEMBER,
+    parser.add_argument("--ppr-walks", type=int, default=DEFAULTS.ppr_walks,
                         help="random walks per cold member (default %(default)s)")
-    parser.add_argument("--ppr-max-length", type=int, default=DEFAULT_MAX_LENGTH,
+    parser.add_argument("--ppr-max-length", type=int, default=DEFAULTS.ppr_max_length,
                         help="steps per walk (default %(default)s)")
-    parser.add_argument("--ppr-restart-prob", type=float, default=DEFAULT_RESTART_PROB,
+    parser.add_argument("--ppr-restart-prob", type=float, default=DEFAULTS.ppr_restart_prob,
                         help="probability of jumping back to the member at each step (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="PPR walk seed (default %(default)s)")
-    parser.add_argument("--hub-threshold", type=int, default=DEFAULT_HUB_THRESHOLD,
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="PPR walk seed (default %(default)s)")
+    parser.add_argument("--hub-threshold", type=int, default=DEFAULTS.hub_threshold,
                         help="organisations with more stints take the blocked path (default %(default)s)")
-    parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE,
+    parser.add_argument("--block-size", type=int, default=DEFAULTS.block_size,
                         help="stints per block on the blocked path (default %(default)s)")
-    parser.add_argument("--triangle-strategy", choices=STRATEGIES, default="auto",
+    parser.add_argument("--triangle-strategy", choices=STRATEGIES, default=DEFAULTS.triangle_strategy,
                         help="joins.triangles strategy (default %(default)s)")
     return parser
 
@@ -230,13 +61,14 @@ def options_from_args(args: argparse.Namespace) -> CandidateOptions:
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     lake = Lake(args.lake)
     edges = lake.read_published(spark, "graph/edges", args.date)
+    degrees = lake.read_published(spark, "graph/degrees", args.date)
     positions = lake.read_published_as_of(spark, "raw/positions", args.date)
     educations = lake.read_published_as_of(spark, "raw/educations", args.date)
     options = options_from_args(args)
     proposed = propose_candidates(edges, positions, educations, options).persist()
     day = lake.day_run(spark, "candidates", [args.date])
     try:
-        day.write_partition(complete_candidates(edges, proposed, options), "candidates/pairs", args.date)
+        day.write_partition(complete_candidates(edges, degrees, proposed, options), "candidates/pairs", args.date)
     finally:
         proposed.unpersist()
     published = day.publish()

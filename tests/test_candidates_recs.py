@@ -8,14 +8,20 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from joins.candidates import with_exact_common_connections
+from joins.naive import TopKInvalid
+from mutuals.errors import UsageError
 from mutuals.lake import Lake, UnpublishedPartition
-from mutuals.tables import CANDIDATE_PAIRS, EDUCATIONS, GRAPH_EDGES, POSITIONS
+from mutuals.tables import CANDIDATE_PAIRS, EDUCATIONS, GRAPH_DEGREES, GRAPH_EDGES, POSITIONS
+from ranking.heuristic import top_k_recommendations
 from spark_jobs import candidates, recs
 
 D = "2024-06-30"
 BEFORE, AFTER = "2024-06-29", "2024-07-01"
 # Graph: 1-2, 1-3, 2-4, 3-4, 4-5 and a separate 6-7.
 UNDIRECTED = [(1, 2), (1, 3), (2, 4), (3, 4), (4, 5), (6, 7)]
+# As the graph job publishes them: 6 undirected edges, hub cut sqrt(6) = 2.45, so only member 4 is a hub.
+DEGREES = [(1, 2, False), (2, 2, False), (3, 2, False), (4, 3, True), (5, 1, False), (6, 1, False), (7, 1, False)]
 SCHOOL_900_OVERLAP = (dt.date(2014, 6, 30) - dt.date(2012, 9, 1)).days + 1   # members 1 and 4: 668
 SCHOOL_901_OVERLAP = (dt.date(2022, 6, 30) - dt.date(2021, 9, 1)).days + 1   # members 5 and 7: 303
 DETERMINISTIC = "member_id long, candidate_id long, sources array<string>, common_connections int, " \
@@ -32,6 +38,7 @@ def tiny_lake(spark, tmp_path_factory):
     connected = dt.datetime(2024, 1, 1)
     both_ways = [(a, b, connected) for a, b in UNDIRECTED] + [(b, a, connected) for a, b in UNDIRECTED]
     lake.write_partition(spark.createDataFrame(both_ways, GRAPH_EDGES), "graph/edges", D)
+    lake.write_partition(spark.createDataFrame(DEGREES, GRAPH_DEGREES), "graph/degrees", D)
 
     def records(rows, schema):
         return spark.createDataFrame([(m, o, day(s), day(e)) for m, o, s, e in rows], schema)
@@ -46,7 +53,7 @@ def tiny_lake(spark, tmp_path_factory):
         (3, 900, "2013-01-01", "2013-01-31"),                    # overlaps 1 and 4, but knows both
         (5, 901, "2020-09-01", "2022-06-30"), (7, 901, "2021-09-01", None),
     ], EDUCATIONS), "raw/educations", D)
-    lake.publish_tables(spark, "graph", [D], ["graph/edges"])
+    lake.publish_tables(spark, "graph", [D], ["graph/edges", "graph/degrees"])
     lake.publish_tables(spark, "ingest", [BEFORE], ["raw/positions"])
     lake.publish_tables(spark, "ingest", [D], ["raw/positions", "raw/educations"])
     lake.publish_tables(spark, "ingest", [AFTER], ["raw/positions"])
@@ -117,7 +124,7 @@ def test_recs_ordering_and_tie_breaks(spark):
     ]
     pairs = spark.createDataFrame(rows, CANDIDATE_PAIRS)
     edges = spark.createDataFrame([(1, 16), (16, 1)], "src long, dst long")
-    result = pairs.transform(recs.top_k_recommendations(7, edges)).drop("model_version")
+    result = pairs.transform(top_k_recommendations(7, edges)).drop("model_version")
     expected = spark.createDataFrame([
         (1, 10, 1, 3.0, ["triangle"], 3, 0, 0, 0.0),
         (1, 11, 2, 2 + 1000 / step, ["coworker"], 2, 1000, 0, 0.0),
@@ -130,3 +137,38 @@ def test_recs_ordering_and_tie_breaks(spark):
     ], "member_id long, candidate_id long, rank int, score double, sources array<string>, "
        "common_connections int, coworker_overlap_days int, schoolmate_overlap_days int, ppr_score double")
     assertDataFrameEqual(result, expected, rtol=1e-12, atol=0.0)
+
+
+def test_candidates_read_the_published_degrees_of_the_graph(spark, tmp_path):
+    """graph/edges of D is published but graph/degrees is not: candidates fails naming it and writes nothing."""
+    lake = Lake(str(tmp_path))
+    edges = spark.createDataFrame([(1, 2, None), (2, 1, None)], GRAPH_EDGES)
+    lake.write_partition(edges, "graph/edges", D)
+    lake.publish_tables(spark, "graph", [D], ["graph/edges"])
+    for key, schema in (("raw/positions", POSITIONS), ("raw/educations", EDUCATIONS)):
+        lake.write_partition(spark.createDataFrame([], schema), key, D)
+    lake.publish_tables(spark, "ingest", [D], ["raw/positions", "raw/educations"])
+    with pytest.raises(UnpublishedPartition, match=r"^graph/degrees ds=2024-06-30 is not published"):
+        candidates.main(["--date", D, "--lake", lake.root])
+    assert not lake.exists(spark, "candidates/pairs")
+
+
+def test_exact_common_connections_for_pairs_without_a_known_count(spark):
+    # hub 1 knows 2..5; 6 knows 2 and 3; 7 knows 5. Degrees: 1:4, 2:2, 3:2, 4:1, 5:2, 6:2, 7:1.
+    undirected = [(1, 2), (1, 3), (1, 4), (1, 5), (6, 2), (6, 3), (7, 5)]
+    edges = spark.createDataFrame(undirected + [(b, a) for a, b in undirected], "src long, dst long")
+    degrees = spark.createDataFrame([(1, 4), (2, 2), (3, 2), (4, 1), (5, 2), (6, 2), (7, 1)],
+                                    "member_id long, degree long")
+    pairs = spark.createDataFrame([(1, 6, None), (6, 1, None), (1, 7, None), (6, 7, None), (2, 3, 9)],
+                                  "member_id long, candidate_id long, known int")
+    result = pairs.transform(with_exact_common_connections(edges, degrees, "known"))
+    assertDataFrameEqual(result, spark.createDataFrame(
+        [(1, 6, None, 2), (6, 1, None, 2), (1, 7, None, 1), (6, 7, None, 0), (2, 3, 9, 9)],
+        "member_id long, candidate_id long, known int, common_connections int"))
+
+
+def test_recs_top_k_below_one_is_a_usage_error(spark):
+    edges = spark.createDataFrame([(1, 2), (2, 1)], "src long, dst long")
+    with pytest.raises(TopKInvalid, match="found 0") as raised:
+        top_k_recommendations(0, edges)
+    assert isinstance(raised.value, UsageError) and raised.value.exit_code == 2

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from joins.candidates import with_exact_common_connections
 from joins.economic import tenure_intervals
 from joins.ppr import personalized_pagerank
 from labelling.attribution import dedup_events
 from mutuals.checks import MissingColumns, require_columns
 from mutuals.errors import SchemaError
+from ranking.heuristic import top_k_recommendations
 
 
 def test_the_message_names_the_check_the_missing_and_the_present_columns(spark):
@@ -20,7 +22,7 @@ def test_the_message_names_the_check_the_missing_and_the_present_columns(spark):
     assert isinstance(raised.value, SchemaError) and raised.value.exit_code == 4
 
 
-def test_joins_and_labelling_raise_the_same_class(spark):
+def test_joins_labelling_and_ranking_raise_the_same_class(spark):
     wrong = spark.createDataFrame([(1,)], "nobody long")
     with pytest.raises(MissingColumns, match=r"^tenure_intervals: .*missing \['member_id'"):
         wrong.transform(tenure_intervals("company_id", "2024-06-30"))
@@ -28,3 +30,8 @@ def test_joins_and_labelling_raise_the_same_class(spark):
         personalized_pagerank(wrong, seed=1, top_k=1)
     with pytest.raises(MissingColumns, match=r"^dedup_events: .*missing \['event_id'"):
         dedup_events(wrong)
+    edges = spark.createDataFrame([(1, 2)], "src long, dst long")
+    with pytest.raises(MissingColumns, match=r"^with_exact_common_connections degrees: .*missing \['member_id'"):
+        with_exact_common_connections(edges, wrong, "known")
+    with pytest.raises(MissingColumns, match=r"^top_k_recommendations: .*missing \['member_id'"):
+        wrong.transform(top_k_recommendations(3, edges))
