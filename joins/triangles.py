@@ -64,7 +64,7 @@ from joins.naive import (
 )
 from mutuals.errors import UsageError
 
-__all__ = ["close_triangles", "triangle_closer", "close_triangles_from_csr", "CLOSED_TRIANGLES_SCHEMA",
+__all__ = ["close_triangles", "close_triangles_from_csr", "CLOSED_TRIANGLES_SCHEMA",
            "StrategyUnknown", "TaskMemoryTooSmall", "STRATEGIES"]
 
 STRATEGIES = ("auto", "broadcast", "partitioned", "naive")
@@ -305,13 +305,3 @@ def close_triangles(
         return _partitioned(edges, top_k, max_task_bytes)
     return close_triangles_from_csr(edges.sparkSession, _collect_csr(edges), top_k,
                                     max_task_bytes=max_task_bytes)
-
-
-def triangle_closer(top_k: int, **options) -> Callable[[DataFrame], DataFrame]:
-    """`close_triangles` as a transform factory, for `edges.transform(triangle_closer(50))`."""
-    require_top_k(top_k)
-
-    def close(edges: DataFrame) -> DataFrame:
-        return close_triangles(edges, top_k, **options)
-
-    return close

@@ -196,9 +196,3 @@ def spec(key: str) -> TableSpec:
 def tables_written_by(job: str) -> list[str]:
     """The keys a job writes, in registry order: what its publication must list."""
     return [key for key, table in TABLES.items() if table.writer == job]
-
-
-def register(table: TableSpec) -> TableSpec:
-    """Add a table that a later job owns (reports, models) without editing this file's constants."""
-    TABLES[table.key] = table
-    return table
