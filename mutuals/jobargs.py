@@ -2,6 +2,10 @@
 
 Each job module has `main(argv)` that parses with `job_parser` and calls `run(spark, args)`; `run` reads
 one date partition, writes one, and never looks at the clock: the date always comes from `--date`.
+
+`--profile` (else `$MUTUALS_PROFILE`, else `local`) picks the bundle `mutuals.profiles` declares; the lake,
+the master and, for a job with a `--store` option, the store default to that bundle's, and an explicit
+`--lake`, `--master` or `--store` wins.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from pyspark.sql import SparkSession
 
-from mutuals.lake import default_root
+from mutuals.profiles import PROFILE_ENV, PROFILES, active_profile
 from mutuals.session import build_session
 
 ISO_DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -37,15 +41,24 @@ def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--date", required=True, type=iso_date, help="the partition to compute (YYYY-MM-DD)")
-    parser.add_argument("--lake", default=None, help="lake root (default: $MUTUALS_LAKE or ./lake)")
-    parser.add_argument("--master", default=None, help="Spark master (default: spark-submit's, or local[*])")
+    parser.add_argument("--profile", default=None, choices=tuple(PROFILES),
+                        help=f"resource bundle: master, lake and store defaults (default: ${PROFILE_ENV} or local)")
+    parser.add_argument("--lake", default=None, help="lake root (default: the profile's; local: $MUTUALS_LAKE or "
+                                                     "./lake)")
+    parser.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else the "
+                                                       "profile's; local: local[*])")
     return parser
 
 
 def parse_job_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse, then fill the lake (and the store, for a job that has one) from the active profile."""
     args = parser.parse_args(argv)
+    profile = active_profile(args.profile)
+    args.profile = profile.name
     if args.lake is None:
-        args.lake = default_root()
+        args.lake = profile.lake()
+    if "store" in vars(args) and args.store is None:
+        args.store = profile.store(args.lake)
     return args
 
 
@@ -56,5 +69,5 @@ def run_job(
 ) -> object:
     """Parse, build (or reuse) the session, run. Used by every job's `main`."""
     args = parse_job_args(parser, argv)
-    spark = build_session(parser.prog, master=args.master)
+    spark = build_session(parser.prog, master=args.master, profile=active_profile(args.profile))
     return run(spark, args)

@@ -4,9 +4,10 @@ Why one factory: the Delta extension, UTC, AQE and the `ds`-stays-a-string setti
 identical everywhere, or a table written by a job reads differently in a test.
 
 Where the master comes from, in order:
-1. launched by `spark-submit` (PYSPARK_GATEWAY_PORT is set): whatever spark-submit was given;
-2. the `master` argument, then `$MUTUALS_SPARK_MASTER`;
-3. `local[*]`, the embedded default.
+1. the `master` argument (a job's `--master`);
+2. launched by `spark-submit` (PYSPARK_GATEWAY_PORT is set): whatever spark-submit was given;
+3. the active profile's (`mutuals.profiles`): `local[*]` for `local`; none for `cluster`, whose master
+   comes from spark-submit or Spark's own defaults.
 
 Extra conf comes from the `conf` argument and from `$MUTUALS_SPARK_CONF` ("k=v,k=v"), so a cluster run
 changes no code.
@@ -27,8 +28,9 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from mutuals.profiles import Profile, active_profile
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MASTER = "local[*]"
 PYSPARK_PYTHON_ENV = "PYSPARK_PYTHON"
 PYSPARK_PYTHON_CONF = "spark.pyspark.python"
 
@@ -94,10 +96,20 @@ def pin_worker_python(conf: Mapping[str, str]) -> str:
     return python
 
 
+def master_for(master: str | None, profile: Profile) -> str | None:
+    """The master to set on the builder, or None to leave it to spark-submit or Spark's defaults."""
+    if master:
+        return master
+    if launched_by_spark_submit():
+        return None
+    return profile.master
+
+
 def build_session(
     app_name: str = "mutuals",
     master: str | None = None,
     conf: Mapping[str, str] | None = None,
+    profile: Profile | None = None,
 ) -> SparkSession:
     """Return the (shared) Spark session, configured for Delta and the lake contracts.
 
@@ -108,8 +120,9 @@ def build_session(
     if active is not None:
         return active
     builder = SparkSession.builder.appName(app_name)
-    if not launched_by_spark_submit() or master:
-        builder = builder.master(master or os.environ.get("MUTUALS_SPARK_MASTER") or DEFAULT_MASTER)
+    chosen = master_for(master, profile or active_profile())
+    if chosen:
+        builder = builder.master(chosen)
     merged = {**BASE_CONF, **DELTA_CONF}
     merged["spark.sql.shuffle.partitions"] = str(default_shuffle_partitions())
     jars = delta_jars()

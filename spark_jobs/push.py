@@ -30,9 +30,7 @@ if sys.path and _Path(sys.path[0] or ".").resolve() == _Path(__file__).resolve()
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -40,6 +38,7 @@ from pyspark.sql import SparkSession
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
+from mutuals.profiles import active_profile
 from push.push_input import group_recommendations, write_push_input_from
 from push.schemas import load_value_schema
 from push.store import StoreOptions
@@ -50,7 +49,8 @@ DEFAULT_PARTITIONS = 8
 
 
 def default_store(lake_root: str) -> str:
-    return os.environ.get("MUTUALS_STORE") or str(Path(lake_root) / "_store")
+    """The store when no --store is given: the active profile's (`mutuals.profiles`) for this lake."""
+    return active_profile().store(lake_root)
 
 
 def push_folder(lake: Lake, ds: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from mutuals import session
+from mutuals.profiles import profile_named
 from tests.conftest import EGO_FACEBOOK
 
 VENV_BIN = Path(sys.executable).parent
@@ -45,3 +46,14 @@ def test_worker_python_keeps_the_users_choice(monkeypatch):
     monkeypatch.setenv("PYSPARK_PYTHON", "/opt/env/bin/python")
     assert session.worker_python({}) == "/opt/env/bin/python"
     assert session.worker_python({"spark.pyspark.python": "/shipped/venv/bin/python"}) == "/shipped/venv/bin/python"
+
+
+def test_the_master_is_the_explicit_one_else_spark_submits_else_the_profiles(monkeypatch):
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    local, cluster = profile_named("local", {}), profile_named("cluster", {})
+    assert session.master_for(None, local) == "local[*]"
+    assert session.master_for(None, cluster) is None  # left to spark-submit / the spark_default connection
+    assert session.master_for("local[2]", cluster) == "local[2]"
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40000")  # what spark-submit sets for its Python driver
+    assert session.master_for(None, local) is None
+    assert session.master_for("yarn", local) == "yarn"
