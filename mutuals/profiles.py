@@ -1,7 +1,8 @@
 """One switch that picks a whole bundle of resources: where Spark runs, the lake root and the serving store.
 
-* `local` (the default): master `local[*]`; lake `$MUTUALS_LAKE`, else `./lake`; store `$MUTUALS_STORE`,
-  else `<lake>/_store` (a RocksDB folder beside the tables).
+* `local` (the default): master `$MUTUALS_SPARK_MASTER`, else `local[*]` (so `mutuals run` can target a
+  standalone cluster, `spark://HOST:PORT`, with no other change); lake `$MUTUALS_LAKE`, else `./lake`;
+  store `$MUTUALS_STORE`, else `<lake>/_store` (a RocksDB folder beside the tables).
 * `cluster`: master not set here (spark-submit's, i.e. what Airflow's `spark_default` connection gives it);
   lake `$MUTUALS_LAKE`, required, an object-store URI (`s3a://bucket/lake`); store `$MUTUALS_STORE`,
   required, a `redis://HOST:PORT/DB` URL (`rediss://` for TLS).
@@ -28,6 +29,7 @@ from mutuals.errors import UsageError
 PROFILE_ENV = "MUTUALS_PROFILE"
 LAKE_ENV = "MUTUALS_LAKE"
 STORE_ENV = "MUTUALS_STORE"
+MASTER_ENV = "MUTUALS_SPARK_MASTER"
 DEFAULT_PROFILE = "local"
 LOCAL_MASTER = "local[*]"
 LOCAL_LAKE = "./lake"
@@ -114,7 +116,10 @@ def profile_named(name: str, env: Mapping[str, str] | None = None) -> Profile:
     """The bundle called `name`, reading `env` (default: the process environment) when asked for values."""
     if name not in PROFILES:
         raise UnknownProfile(f"unknown profile {name!r}; known profiles: {', '.join(PROFILES)}")
-    return PROFILES[name](env=os.environ if env is None else env)
+    env = os.environ if env is None else env
+    if name == "local":
+        return LocalProfile(master=env.get(MASTER_ENV, "").strip() or LOCAL_MASTER, env=env)
+    return PROFILES[name](env=env)
 
 
 def active_profile(name: str | None = None, env: Mapping[str, str] | None = None) -> Profile:

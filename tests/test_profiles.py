@@ -27,6 +27,12 @@ def test_local_bundle_runs_here_with_a_lake_folder_and_a_rocksdb_store_inside_it
     assert local.store("/data/lake") == "/data/lake/_store"
 
 
+def test_local_bundle_takes_its_master_from_mutuals_spark_master():
+    assert profile_named("local", env={"MUTUALS_SPARK_MASTER": "spark://127.0.0.1:7077"}).master == \
+        "spark://127.0.0.1:7077"
+    assert profile_named("cluster", env={"MUTUALS_SPARK_MASTER": "spark://127.0.0.1:7077"}).master is None
+
+
 def test_local_bundle_takes_the_lake_and_store_variables():
     local = profile_named("local", {"MUTUALS_LAKE": "/srv/lake", "MUTUALS_STORE": "/srv/store"})
     assert (local.lake(), local.store("/srv/lake")) == ("/srv/lake", "/srv/store")
