@@ -100,10 +100,6 @@ class IncompletePublication(LakeError):
     """A job tried to publish a day without writing every table the registry says it writes (a bug)."""
 
 
-def default_root() -> str:
-    return os.environ.get("MUTUALS_LAKE", "./lake")
-
-
 # ------------------------------------------------------------------ files (driver or executor, no Spark)
 def is_local(uri: str) -> bool:
     """A plain path, handled with os calls; anything with a scheme (`file:/x`, `s3a://b/x`) goes through a
