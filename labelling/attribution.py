@@ -71,7 +71,7 @@ PAIR_FEATURE_COLUMNS = tuple(f.name for f in PAIR_FEATURES.fields)
 
 @dataclass(frozen=True)
 class Windows:
-    """Every attribution and label window, with the issue's defaults."""
+    """Every attribution and label window, with the production defaults."""
 
     last_touch_hours: int = 24
     invite_window_days: int = 7

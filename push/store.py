@@ -101,7 +101,7 @@ def member_key(key: object) -> int:
 
 @dataclass(frozen=True)
 class StoreOptions:
-    """Knobs an operator may change; defaults follow the issue (current plus one backup).
+    """Knobs an operator may change; by default the current version plus one backup keep their data.
 
     `retain`, `grace_s`, `rewind_s` and `rt_ttl_s` (SETTINGS) belong to the store: the values given when a
     push creates the store are recorded in its manifest, and from then on the recorded ones win over what

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -49,14 +48,11 @@ from joins.triangles import (
     close_triangles,
     close_triangles_from_csr,
 )
-from mutuals.errors import UnsafeOutput, UsageError, run_and_exit_code
+from mutuals.errors import UsageError, run_and_exit_code
 from mutuals.lake import Lake, join_uri, open_output
+from mutuals.outputs import OutputGuard
 from mutuals.session import build_session
 
-MARKER = "_MUTUALS_FOF"
-MARKER_COMMAND = "mutuals fof"
-# What Spark's file committer leaves in an output folder on a local or Hadoop filesystem.
-WRITTEN_BY_SPARK = re.compile(r"part-[^/]*|_SUCCESS|\.(part-[^/]*|_SUCCESS)\.crc")
 # The JVM only moves Arrow batches to Parquet here: 1 GiB of heap is plenty, and the serial collector
 # keeps the committed heap (hence RSS) near what is used, so the whole tree stays under 2 GiB.
 FOF_SESSION_CONF = {
@@ -65,28 +61,8 @@ FOF_SESSION_CONF = {
 }
 
 
-class FofInputError(ValueError):
-    """Base of the argument and output errors of `mutuals fof` (edge-file errors: ingestion.edge_list)."""
-
-
-class ArgumentInvalid(FofInputError, UsageError):
+class ArgumentInvalid(UsageError, ValueError):
     """A numeric argument out of its range (--top-k, the byte budgets)."""
-
-
-class OutputUnusable(FofInputError, UsageError):
-    """The output's parent cannot hold a folder (a file in the way, no write permission)."""
-
-
-class OutputNotOurs(FofInputError, UnsafeOutput):
-    """--out exists and is not a previous `mutuals fof` output; --overwrite replaces it."""
-
-
-class OutputHoldsInput(FofInputError, UnsafeOutput):
-    """--out is the edge file or a folder holding it; refused even with --overwrite."""
-
-
-class OutputHoldsWorkingDir(FofInputError, UnsafeOutput):
-    """--out is the working folder or one of its ancestors; refused even with --overwrite."""
 
 
 @dataclass(frozen=True)
@@ -104,60 +80,17 @@ def capped_top_k(top_k: int, members: int) -> int:
     return max(1, min(top_k, members))
 
 
-# ---------------------------------------------------------------- output target
-
-
-def _within(inner: Path, outer: Path) -> bool:
-    return inner == outer or outer in inner.parents
+FOF_OUTPUT = OutputGuard(command="mutuals fof", marker="_MUTUALS_FOF")
+MARKER = FOF_OUTPUT.marker
 
 
 def is_previous_output(folder: Path) -> bool:
-    """True only for a folder we wrote: a `fof` marker, and otherwise nothing but Spark's part files."""
-    if folder.is_symlink() or not folder.is_dir():
-        return False
-    names = os.listdir(folder)
-    if MARKER not in names:
-        return False
-    try:
-        marker = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    if not isinstance(marker, dict) or marker.get("command") != MARKER_COMMAND:
-        return False
-    return all(WRITTEN_BY_SPARK.fullmatch(name) and (folder / name).is_file() and not (folder / name).is_symlink()
-               for name in names if name != MARKER)
-
-
-def _check_parent(target: Path) -> None:
-    """The nearest existing ancestor must be a writable folder, or the staging folder cannot be made."""
-    ancestor = target.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise OutputUnusable(f"{target}: cannot create the output here ({ancestor} is not a writable folder)")
-
-
-def check_output(out: Path, edges: Path, overwrite: bool) -> Path:
-    """Return --out as an absolute path if replacing it destroys nothing it must not; raise otherwise."""
-    target = Path(os.path.abspath(out))
-    real = target.resolve()
-    edges_real = edges.resolve()
-    if _within(edges_real, real) or _within(Path(os.path.abspath(edges)), target):
-        raise OutputHoldsInput(f"{out}: is or holds the edge file {edges}; choose another --out")
-    if _within(Path.cwd().resolve(), real):
-        raise OutputHoldsWorkingDir(f"{out}: is or holds the working folder {Path.cwd()}; choose another --out")
-    if not os.path.lexists(target):
-        _check_parent(target)
-        return target
-    if overwrite or is_previous_output(target):
-        return target
-    kind = "folder" if target.is_dir() else "file"
-    raise OutputNotOurs(f"{out}: existing {kind} is not a previous `mutuals fof` output (no {MARKER} marker, "
-                        f"or other files in it); pass --overwrite to replace it")
+    """True for a folder an earlier `mutuals fof` wrote (see mutuals.outputs)."""
+    return FOF_OUTPUT.is_previous_output(folder)
 
 
 def _marker(args: argparse.Namespace, top_k: int) -> dict:
-    return {"command": MARKER_COMMAND, "edges": os.path.abspath(args.edges), "top_k": args.top_k,
+    return {"command": FOF_OUTPUT.command, "edges": os.path.abspath(args.edges), "top_k": args.top_k,
             "top_k_used": top_k, "strategy": args.strategy, "skip_bad_rows": args.skip_bad_rows}
 
 
@@ -193,7 +126,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
     """Every check that needs no Spark: arguments, output target, then the whole edge file."""
     _check_numbers(args)
     check_edge_file(args.edges)
-    target = check_output(args.out, args.edges, getattr(args, "overwrite", False))
+    target = FOF_OUTPUT.check(args.out, args.edges, getattr(args, "overwrite", False))
     edges = read_edge_csv(args.edges, args.skip_bad_rows)
     return Prepared(args, edges, target, capped_top_k(args.top_k, member_count(edges)))
 
@@ -225,7 +158,7 @@ def write_output(job: Prepared, result: DataFrame) -> None:
         result.write.mode("errorifexists").parquet(staging)
         with open_output(join_uri(staging, MARKER)) as sink:
             sink.write((json.dumps(_marker(job.args, job.top_k), indent=2) + "\n").encode())
-        check_output(job.args.out, job.args.edges, getattr(job.args, "overwrite", False))
+        FOF_OUTPUT.check(job.args.out, job.args.edges, getattr(job.args, "overwrite", False))
         Lake.replace_folder(spark, staging, target)
     finally:
         Lake.remove_folder(spark, staging)

@@ -15,6 +15,7 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from ingestion import edge_list
+from mutuals import outputs
 from mutuals.errors import BadInput, MissingInput, UnsafeOutput, UsageError
 from spark_jobs import fof
 from tests.conftest import EGO_FACEBOOK
@@ -104,7 +105,7 @@ def test_out_folder_with_an_unrelated_file_is_refused_and_the_file_survives(spar
     out = tmp_path / "reports"
     out.mkdir()
     (out / "q3.xlsx").write_bytes(b"precious")
-    with pytest.raises(fof.OutputNotOurs, match=r"reports: existing folder is not a previous `mutuals fof` output"):
+    with pytest.raises(outputs.OutputNotOurs, match=r"reports: existing folder is not a previous `mutuals fof` output"):
         fof.run(spark, fof_args(edges, out))
     assert fof.main(["--edges", str(edges), "--top-k", "5", "--out", str(out)]) == 11
     assert sorted(p.name for p in out.iterdir()) == ["q3.xlsx"]
@@ -115,7 +116,7 @@ def test_out_equal_to_edges_is_refused_even_with_overwrite(spark, tmp_path):
     edges = _path_graph(tmp_path)
     before = edges.read_bytes()
     for extra in ({}, {"overwrite": True}):
-        with pytest.raises(fof.OutputHoldsInput, match=r"path\.csv: is or holds the edge file"):
+        with pytest.raises(outputs.OutputHoldsInput, match=r"path\.csv: is or holds the edge file"):
             fof.run(spark, fof_args(edges, edges, **extra))
     assert edges.read_bytes() == before == b"src,dst\n1,2\n3,2\n3,4\n"
 
@@ -134,7 +135,7 @@ def test_out_holding_the_working_folder_is_refused(spark, tmp_path, monkeypatch)
     (work / "notes.txt").write_text("keep")
     monkeypatch.chdir(work)
     for out in (Path("."), Path(".."), tmp_path / "project"):
-        with pytest.raises(fof.OutputHoldsWorkingDir, match="is or holds the working folder"):
+        with pytest.raises(outputs.OutputHoldsWorkingDir, match="is or holds the working folder"):
             fof.run(spark, fof_args(edges, out, overwrite=True))
     assert (work / "notes.txt").read_text() == "keep"
 
