@@ -143,6 +143,18 @@ TRAINING_SAMPLES = StructType(
     + PAIR_FEATURES.fields
 )
 
+# ---------------------------------------------------------------- experiment report
+# One row per (experiment, non-control variant, metric): lifts against the control, SRM, CUPED flag.
+REPORTS_EXPERIMENTS = _schema(
+    ("experiment", StringType(), False), ("variant", StringType(), False), ("metric", StringType(), False),
+    ("units", LongType(), False), ("control_mean", DoubleType()), ("variant_mean", DoubleType()),
+    ("absolute_estimate", DoubleType()), ("absolute_ci_low", DoubleType()), ("absolute_ci_high", DoubleType()),
+    ("absolute_p_value", DoubleType()), ("relative_estimate", DoubleType()), ("relative_ci_low", DoubleType()),
+    ("relative_ci_high", DoubleType()), ("relative_p_value", DoubleType()), ("p_value_adjusted", DoubleType()),
+    ("srm_p_value", DoubleType()), ("srm_passed", BooleanType(), False), ("cuped", BooleanType(), False),
+    ("trustworthy", BooleanType(), False),
+)
+
 # ---------------------------------------------------------------- lake bookkeeping
 # Delta refuses NOT NULL inside arrays, so the element's fields are nullable; the lake always fills them.
 PUBLISHED_TABLE = _schema(("table", StringType()), ("version", LongType()), ("rows", LongType()))
@@ -176,6 +188,7 @@ _SPECS = [
     TableSpec("labels", "impressions", LABELS_IMPRESSIONS, writer="labels"),
     TableSpec("labels", "unattributed", LABELS_UNATTRIBUTED, writer="labels"),
     TableSpec("training", "samples", TRAINING_SAMPLES, writer="samples"),
+    TableSpec("reports", "experiments", REPORTS_EXPERIMENTS, writer="experiment_report"),
     TableSpec("meta", "publications", PUBLICATIONS, partition_by=(JOB, DS)),
 ]
 TABLES: dict[str, TableSpec] = {spec.key: spec for spec in _SPECS}
