@@ -143,6 +143,16 @@ TRAINING_SAMPLES = StructType(
     + PAIR_FEATURES.fields
 )
 
+# ---------------------------------------------------------------- daily report
+# Long form: one row per (metric, dimension, dimension_value) of day D. `mature` is false while a label window
+# the metric needs is still open; `small` marks figures under the minimum volume; `moved` marks a value
+# outside the band of the same weekday's trailing values (null when not judged).
+REPORTS_DAILY = _schema(
+    ("metric", StringType(), False), ("dimension", StringType(), False), ("dimension_value", StringType(), False),
+    ("numerator", DoubleType()), ("denominator", DoubleType()), ("value", DoubleType()),
+    ("mature", BooleanType(), False), ("small", BooleanType(), False), ("moved", BooleanType()),
+)
+
 # ---------------------------------------------------------------- experiment report
 # One row per (experiment, non-control variant, metric): lifts against the control, SRM, CUPED flag.
 REPORTS_EXPERIMENTS = _schema(
@@ -188,6 +198,7 @@ _SPECS = [
     TableSpec("labels", "impressions", LABELS_IMPRESSIONS, writer="labels"),
     TableSpec("labels", "unattributed", LABELS_UNATTRIBUTED, writer="labels"),
     TableSpec("training", "samples", TRAINING_SAMPLES, writer="samples"),
+    TableSpec("reports", "daily", REPORTS_DAILY, writer="daily_report"),
     TableSpec("reports", "experiments", REPORTS_EXPERIMENTS, writer="experiment_report"),
     TableSpec("meta", "publications", PUBLICATIONS, partition_by=(JOB, DS)),
 ]
