@@ -18,7 +18,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW_CONN_SPARK_DEFAULT := {"conn_type": "spark", "host": "local[*]", "extra": {"deploy-mode": "client"}}
 
-.PHONY: setup demo test lint bench airflow-test redis clean
+.PHONY: setup demo test lint bench airflow-test redis chromium clean
 
 setup: $(VENV)/.installed .jars/.fetched $(VENV)/.configured
 
@@ -43,10 +43,16 @@ redis:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
+# Headless Chromium for the tests that open the reports' HTML pages (tests/browser.py).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 demo: setup
 	$(BIN)/mutuals demo --lake $(ROOT)/.demo/lake
 
-test: setup redis
+test: setup redis chromium
 	$(BIN)/pytest -q tests
 
 # ruff, then the layer contracts of the house (pyproject.toml, [tool.importlinter]).
