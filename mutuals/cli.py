@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fof": ("spark_jobs.fof", "ad hoc exact triangle closing over a CSV edge list"),
     "store": ("push.cli", "the versioned key-value store: push, get, versions, rollback, configure, write, delete"),
     "demo": ("demo.run", "what `make demo` runs: generate, then every job on local[*]"),
+    "experiment-stats": ("reports.stats_cli", "the A/B stats engine on sufficient statistics, JSON in and out"),
 }
 
 USAGE = """usage: mutuals [--traceback] COMMAND [ARGS...]
