@@ -75,7 +75,7 @@ def spark_job(job: str) -> SparkSubmitOperator:
 
 with DAG(
     dag_id="mutuals_daily",
-    description="People You May Know batch layer: ingest, graph, candidates, recs, push; labels, samples",
+    description="People You May Know batch layer: ingest, graph, candidates, recs, push; labels, samples; daily_report",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

@@ -17,10 +17,11 @@ import sys
 from collections.abc import Sequence
 
 from mutuals.errors import TRACEBACK_ENV, run_and_exit_code
-from mutuals.pipeline import JOB_ORDER
+from mutuals.pipeline import ALL_JOBS
 
-# Jobs in pipeline order (`mutuals.pipeline`); each is spark_jobs/<name>.py with main(argv).
-JOBS: tuple[str, ...] = JOB_ORDER
+# The jobs of every DAG, daily ones in pipeline order (`mutuals.pipeline`); each is spark_jobs/<name>.py
+# with main(argv), and `available_jobs` lists only those whose module exists.
+JOBS: tuple[str, ...] = ALL_JOBS
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("synthetic.generate", "write seeded synthetic landing files for N days"),

@@ -23,11 +23,12 @@ from pathlib import Path
 import pytest
 
 from mutuals import cli
-from mutuals.pipeline import JOB_ORDER, downstreams
+from mutuals.pipeline import ALL_JOBS, DAGS, EXPERIMENT_REPORT_UPSTREAMS, JOB_ORDER, downstreams
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAGS_DIR = REPO_ROOT / "dags"
 DAILY_DAG = DAGS_DIR / "mutuals_daily.py"
+EXPERIMENT_REPORT_DAG = DAGS_DIR / "mutuals_experiment_report.py"
 # The top-level packages of this repository: an import of any of them is an import of ours.
 OUR_PACKAGES = {"mutuals", "spark_jobs", "joins", "push", "quality", "ingestion", "labelling", "ranking",
                 "synthetic", "demo", "dags", "tests", "bench"}
@@ -39,10 +40,14 @@ EXPECTED_MUTUALS_DAILY = {
     "ingest": {"graph", "labels"},
     "graph": {"candidates"},
     "candidates": {"recs", "samples"},
-    "recs": {"push"},
+    "recs": {"push", "daily_report"},
     "push": set(),
-    "labels": {"samples"},
+    "labels": {"samples", "daily_report"},
     "samples": set(),
+    "daily_report": set(),
+}
+EXPECTED_MUTUALS_EXPERIMENT_REPORT = {
+    "experiment_report": set(),
 }
 
 # A DAG file that breaks the rule on purpose, to show the spy really catches a parse-time look-up.
@@ -201,9 +206,27 @@ def test_mutuals_daily_schedule_settings(parsed):
     assert {"mutuals", "spark"} <= set(dag["tags"])
 
 
+def test_mutuals_experiment_report_schedule_settings(parsed):
+    """Its own DAG, on the daily DAG's days; more retries, further apart, to wait for a day to be published."""
+    dag = parsed["dags"]["dags"]["mutuals_experiment_report"]
+    assert (dag["catchup"], dag["max_active_runs"], dag["default_retries"]) == (False, 1, 6)
+    assert dag["timetable"] == "CronDataIntervalTimetable"
+    assert {"mutuals", "spark", "experiments"} <= set(dag["tags"])
+    assert dag["tasks"]["experiment_report"]["retry_delay_s"] == 20 * 60
+
+
+def test_the_dags_are_exactly_the_two_expected(parsed):
+    assert sorted(parsed["dags"]["dags"]) == ["mutuals_daily", "mutuals_experiment_report"]
+
+
 def test_mutuals_daily_task_graph_is_the_expected_one(parsed):
     tasks = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]
     assert {task_id: set(t["downstream"]) for task_id, t in tasks.items()} == EXPECTED_MUTUALS_DAILY
+
+
+def test_mutuals_experiment_report_task_graph_is_the_expected_one(parsed):
+    tasks = parsed["dags"]["dags"]["mutuals_experiment_report"]["tasks"]
+    assert {task_id: set(t["downstream"]) for task_id, t in tasks.items()} == EXPECTED_MUTUALS_EXPERIMENT_REPORT
 
 
 def test_every_spark_task_submits_an_existing_job_file_for_ds(parsed):
@@ -222,16 +245,22 @@ def test_mutuals_daily_tasks_submit_their_own_job(parsed):
     tasks = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]
     assert {task_id: Path(t["application"]).name for task_id, t in tasks.items()} == {
         "ingest": "ingest.py", "graph": "graph.py", "candidates": "candidates.py", "recs": "recs.py",
-        "push": "push.py", "labels": "labels.py", "samples": "samples.py",
+        "push": "push.py", "labels": "labels.py", "samples": "samples.py", "daily_report": "daily_report.py",
+    }
+    experiment = parsed["dags"]["dags"]["mutuals_experiment_report"]["tasks"]
+    assert {task_id: Path(t["application"]).name for task_id, t in experiment.items()} == {
+        "experiment_report": "experiment_report.py",
     }
 
 
-def test_mutuals_daily_args_render_the_day_and_the_run_time_lake(parsed):
+@pytest.mark.parametrize("dag_id, task_id", [("mutuals_daily", "ingest"),
+                                              ("mutuals_experiment_report", "experiment_report")])
+def test_args_render_the_day_and_the_run_time_lake(parsed, dag_id, task_id):
     """With no Variable set the lake comes from the worker's $MUTUALS_LAKE, read when the task renders."""
-    ingest = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]["ingest"]
-    assert ingest["rendered_args"] == ["--date", "2026-01-03", "--lake", PROBE_LAKE]
-    assert PROBE_LAKE not in json.dumps(ingest["application_args"]), "lake was baked in at parse time"
-    assert ingest["env_vars"]["PYSPARK_PYTHON"] == sys.executable
+    task = parsed["dags"]["dags"][dag_id]["tasks"][task_id]
+    assert task["rendered_args"] == ["--date", "2026-01-03", "--lake", PROBE_LAKE]
+    assert PROBE_LAKE not in json.dumps(task["application_args"]), "lake was baked in at parse time"
+    assert task["env_vars"] == {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
 
 def imported_modules(source: str) -> set[str]:
@@ -245,9 +274,10 @@ def imported_modules(source: str) -> set[str]:
     return found
 
 
-def test_the_dag_imports_only_the_job_order_of_ours():
-    """Parsing the DAG must not pull in Spark, the lake or a job: of ours it reads only the pure job order."""
-    ours = {m for m in imported_modules(DAILY_DAG.read_text())
+@pytest.mark.parametrize("dag_file", [DAILY_DAG, EXPERIMENT_REPORT_DAG], ids=lambda p: p.name)
+def test_the_dag_imports_only_the_job_order_of_ours(dag_file):
+    """Parsing a DAG must not pull in Spark, the lake or a job: of ours it reads only the pure job order."""
+    ours = {m for m in imported_modules(dag_file.read_text())
             if m.startswith(".") or m.split(".")[0] in OUR_PACKAGES}
     assert ours == {"mutuals.pipeline"}
 
@@ -261,11 +291,22 @@ def test_the_job_order_module_imports_only_the_standard_library():
 
 def test_the_job_order_declares_the_expected_graph_in_a_runnable_order():
     assert downstreams() == EXPECTED_MUTUALS_DAILY
-    assert JOB_ORDER == ("ingest", "graph", "candidates", "recs", "labels", "samples", "push")
+    assert downstreams(EXPERIMENT_REPORT_UPSTREAMS) == EXPECTED_MUTUALS_EXPERIMENT_REPORT
+    assert JOB_ORDER == ("ingest", "graph", "candidates", "recs", "labels", "daily_report", "samples", "push")
+    assert ALL_JOBS == JOB_ORDER + ("experiment_report",)
+    assert set(DAGS) == {"mutuals_daily", "mutuals_experiment_report"}
 
 
-def test_the_cli_runs_the_jobs_of_the_job_order():
-    assert cli.available_jobs() == ["ingest", "graph", "candidates", "recs", "labels", "samples", "push"]
+def test_the_cli_runs_the_jobs_of_both_dags():
+    assert cli.available_jobs() == ["ingest", "graph", "candidates", "recs", "labels", "daily_report", "samples",
+                                    "push", "experiment_report"]
+
+
+def test_the_cli_lists_only_jobs_whose_module_exists(monkeypatch):
+    """A job declared before its spark_jobs/ file lands is not offered (and `mutuals run` refuses it, exit 2)."""
+    monkeypatch.setattr(cli, "JOBS", ("ingest", "not_written_yet", "push"))
+    assert cli.available_jobs() == ["ingest", "push"]
+    assert cli.run_command(["not_written_yet", "--date", "2026-01-03"]) == 2
 
 
 def test_spark_submit_of_the_push_job_with_the_dag_env_imports_the_push_package(parsed, tmp_path):
