@@ -9,6 +9,20 @@ The formulas reproduce GrowthBook's gbstats frequentist engine (`gbstats.frequen
 (`packages/shared/src/experiments/experiments.ts`), so the numbers agree with theirs; tests/test_stats.py
 checks that against their published test values and against scipy.
 
+Input (checked before anything is computed; a bad field raises StatsInputInvalid naming its path)
+---------------------------------------------------------------------------------------------
+* `alpha` (default 0.05) and `srm_threshold` (default 0.001): numbers strictly between 0 and 1;
+  `correction`: "holm" (default), "bh" or "none".
+* `variants`: at least two objects {name, weight, units}; names unique, weights >= 0 summing to 1 (within
+  1e-4), units a non-negative integer.
+* `metrics`: objects {name, kind, goal, stats}; kind "mean" | "proportion" | "ratio", goal a boolean, stats
+  one object per variant name. Per variant: `n` (a non-negative integer) and `sum`; a mean also
+  `sum_squares`; a proportion's `sum` counts units with the event (0..n; `sum_squares`, if given, must
+  equal `sum`); a ratio also `sum_squares`, `denominator_sum`, `denominator_sum_squares`, `sum_products`.
+  CUPED: `covariate_sum`, `covariate_sum_squares` (optional for a proportion, whose covariate is 0/1) and
+  `sum_products_covariate`, given for every variant of the metric or for none; not accepted on ratios.
+* Numbers must be finite; unknown fields are refused, so a misspelt field cannot be silently ignored.
+
 Conventions
 -----------
 * The first variant is the control; every other variant is compared with it, one pair at a time.
