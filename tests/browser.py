@@ -107,11 +107,20 @@ def open_page(html_path: Path | str, out_dir: Path | str | None = None) -> PageR
         probe = Path(work) / page.name
         probe.write_text(inject_collector(page.read_text(encoding="utf-8")), encoding="utf-8")
         dom = _chromium(["--dump-dom", probe.as_uri()], Path(work) / "profile-dom").stdout
-        screenshot = out / f"{page.stem}.png"
+        screenshot = _free_name(out, page.stem)
         _chromium([f"--screenshot={screenshot}", page.as_uri()], Path(work) / "profile-shot")
     if not screenshot.is_file():
         raise BrowserFailed(f"chromium wrote no screenshot of {page}")
     return PageResult(console_errors=collected_errors(dom), screenshot=screenshot, dom_text=visible_text(dom))
+
+
+def _free_name(folder: Path, stem: str) -> Path:
+    """`<stem>.png` in `folder`, or `<stem>-2.png`, ...: pages of different reports share names like `ds=D`."""
+    candidate, n = folder / f"{stem}.png", 1
+    while candidate.exists():
+        n += 1
+        candidate = folder / f"{stem}-{n}.png"
+    return candidate
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:

@@ -51,8 +51,9 @@ NEEDS_NETWORK = """<!doctype html>
 """
 
 
-def write_page(tmp_path: Path, name: str, html: str) -> Path:
-    page = tmp_path / name
+def write_page(folder: Path, name: str, html: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / name
     page.write_text(html, encoding="utf-8")
     return page
 
@@ -108,6 +109,16 @@ def test_a_blank_white_page_is_blank(tmp_path):
     assert is_blank(result.screenshot)
     assert tuple(decode_png(result.screenshot)[1000, 640]) == (255, 255, 255)
     assert result.dom_text == ""
+
+
+def test_pages_with_the_same_name_get_their_own_screenshots(tmp_path):
+    """Report pages are all named ds=D.html; two of them opened into one folder must not overwrite each other."""
+    chart = write_page(tmp_path / "a", "ds=2026-01-03.html", SVG_CHART)
+    blank = write_page(tmp_path / "b", "ds=2026-01-03.html", BLANK_WHITE)
+    shots = tmp_path / "shots"
+    first, second = open_page(chart, shots), open_page(blank, shots)
+    assert (first.screenshot.name, second.screenshot.name) == ("ds=2026-01-03.png", "ds=2026-01-03-2.png")
+    assert (is_blank(first.screenshot), is_blank(second.screenshot)) == (False, True)
 
 
 def test_a_missing_page_is_an_error(tmp_path):
