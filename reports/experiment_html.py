@@ -82,7 +82,7 @@ def results_table(report: ExperimentResult) -> str:
                      report.srm_passed])
         if not report.srm_passed:
             flagged.append(i)
-    return html.table(header, rows, flagged)
+    return f'<div style="overflow-x:auto">{html.table(header, rows, flagged)}</div>'
 
 
 def lift_charts(report: ExperimentResult) -> str:
