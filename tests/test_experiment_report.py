@@ -26,9 +26,19 @@ from pathlib import Path
 import pytest
 from pyspark.sql.types import StringType, StructField, StructType
 
+from mutuals.errors import MissingInput, UsageError
 from mutuals.lake import Lake, UnpublishedPartition, days_between
 from mutuals.tables import EXPERIMENT_ASSIGNMENTS, LABELS_IMPRESSIONS
-from reports.experiment import cumulative_by_day, cuped_metrics, engine_input, order_variants
+from reports.experiment import (
+    NoAssignments,
+    WeightsInvalid,
+    cumulative_by_day,
+    cuped_metrics,
+    engine_input,
+    order_variants,
+    parse_weights,
+    weights_for,
+)
 from spark_jobs import experiment_report as job
 
 D = "2026-01-05"
@@ -196,6 +206,19 @@ def test_report_table_and_page_hold_the_hand_computed_means_units_and_exclusions
 
     job.run(spark, job_args(small_lake, "--no-cuped"))
     assert not any(r["cuped"] for r in small_lake.read(spark, "reports/experiments", D).collect())
+
+
+def test_an_unknown_experiment_is_missing_input_and_bad_weights_are_usage_errors(spark, small_lake):
+    with pytest.raises(NoAssignments, match=r"exp_b: no assignment in raw/experiment_assignments up to 2026-01-05"):
+        job.run(spark, job_args(small_lake, "--experiment", "exp_b"))
+    assert issubclass(NoAssignments, MissingInput) and issubclass(WeightsInvalid, UsageError)
+    assert parse_weights("control=1,treatment=3") == {"control": 1.0, "treatment": 3.0}
+    assert weights_for("exp_a", ["control", "treatment"], {"control": 1, "treatment": 3}) == {
+        "control": 0.25, "treatment": 0.75}
+    with pytest.raises(WeightsInvalid, match=r"'treatment=-1' is not VARIANT=POSITIVE_NUMBER"):
+        parse_weights("control=1,treatment=-1")
+    with pytest.raises(WeightsInvalid, match=r"no weight for exp_a's variants \['treatment'\]"):
+        weights_for("exp_a", ["control", "treatment"], {"control": 1.0})
 
 
 def test_an_unpublished_label_day_in_the_exposure_window_fails_naming_it(spark, tmp_path):
