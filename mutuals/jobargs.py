@@ -37,6 +37,18 @@ def iso_date(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a calendar date ({exc})") from None
 
 
+def band(text: str) -> tuple[float, float]:
+    """An argument `LOW:HIGH` (an allowed ratio or rate band of a gate), LOW <= HIGH."""
+    low, _, high = text.partition(":")
+    try:
+        parsed = (float(low), float(high))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a band is LOW:HIGH, got {text!r}") from None
+    if parsed[0] > parsed[1]:
+        raise argparse.ArgumentTypeError(f"a band needs LOW <= HIGH, got {text!r}")
+    return parsed
+
+
 def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

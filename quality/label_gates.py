@@ -38,6 +38,7 @@ from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from mutuals.errors import DuplicateKey, GateFailed, MutualsError
+from mutuals.jobargs import band
 from mutuals.tables import DS
 from quality.gx_runner import SuiteOutcome, validate
 
@@ -78,23 +79,12 @@ class LabelGateConfig:
     min_impressions_for_volume: int = 100
 
 
-def _band(text: str) -> tuple[float, float]:
-    low, _, high = text.partition(":")
-    try:
-        band = (float(low), float(high))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a band is LOW:HIGH, got {text!r}") from None
-    if band[0] > band[1]:
-        raise argparse.ArgumentTypeError(f"a band needs LOW <= HIGH, got {text!r}")
-    return band
-
-
 def _rate_band(text: str) -> tuple[str, tuple[float, float]]:
-    name, sep, band = text.partition("=")
+    name, sep, bounds = text.partition("=")
     if not sep or name not in LABELS:
         raise argparse.ArgumentTypeError(
             f"--rate-band is LABEL=LOW:HIGH with LABEL in {LABELS}, got {text!r}")
-    return name, _band(band)
+    return name, band(bounds)
 
 
 def add_label_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +93,7 @@ def add_label_gate_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"positive-rate band of a label (repeatable); defaults {DEFAULT_RATE_BANDS}")
     parser.add_argument("--min-rows-for-rates", type=int, default=defaults.min_rows_for_rates,
                         help="judge a day's rates only with this many impressions (default %(default)s)")
-    parser.add_argument("--volume-band", type=_band, default=defaults.volume_band, metavar="LOW:HIGH",
+    parser.add_argument("--volume-band", type=band, default=defaults.volume_band, metavar="LOW:HIGH",
                         help="allowed ratio of the day's impressions to the trailing mean (default 0.5:2.0)")
     parser.add_argument("--volume-trailing-days", type=int, default=defaults.volume_trailing_days,
                         help="trailing days for the volume check (default %(default)s)")

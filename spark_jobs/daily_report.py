@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 
 from labelling.attribution import Windows
 from mutuals.errors import MutualsError, run_and_exit_code
-from mutuals.jobargs import job_parser, run_job
+from mutuals.jobargs import band, job_parser, run_job
 from mutuals.lake import Lake, UnpublishedPartition, days_between
 from mutuals.tables import DS, spec
 from reports.daily import (
@@ -54,17 +54,6 @@ LABELS, UNATTRIBUTED, COUNTS = "labels/impressions", "labels/unattributed", "qua
 RECS, ASSIGNMENTS, REPORT = "recs/topk", "raw/experiment_assignments", "reports/daily"
 
 
-def _band(text: str) -> tuple[float, float]:
-    low, _, high = text.partition(":")
-    try:
-        band = (float(low), float(high))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a band is LOW:HIGH, got {text!r}") from None
-    if band[0] > band[1]:
-        raise argparse.ArgumentTypeError(f"a band needs LOW <= HIGH, got {text!r}")
-    return band
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = job_parser(JOB, __doc__)
     windows, config = Windows(), DailyConfig()
@@ -77,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-volume", type=int, default=config.min_volume,
                         help="figures under this volume are flagged small, and volume and quarantine audits are "
                              "judged only from it (default %(default)s)")
-    parser.add_argument("--volume-band", type=_band, default=config.volume_band, metavar="LOW:HIGH",
+    parser.add_argument("--volume-band", type=band, default=config.volume_band, metavar="LOW:HIGH",
                         help="allowed ratio of the day's impressions to the trailing mean (default 0.5:2.0)")
     parser.add_argument("--volume-trailing-days", type=int, default=config.volume_trailing_days,
                         help="trailing days for the volume audit (default %(default)s)")
