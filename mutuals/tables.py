@@ -137,6 +137,28 @@ PAIR_FEATURES = _schema(
     ("common_connections", IntegerType()), ("coworker_overlap_days", IntegerType()),
     ("schoolmate_overlap_days", IntegerType()), ("ppr_score", DoubleType()),
 )
+
+# ---------------------------------------------------------------- pair features (features/pairs)
+# One row per row of candidates/pairs ds=D, everything as of D. Column names are a contract: tools outside
+# this repo read them. Graph features come from the ds=D snapshot; adamic_adar and resource_allocation are
+# float64 sums over the common neighbours z in ascending z order (exact and reproducible); jaccard is
+# common / |N(a) u N(c)|. Source ranks are 1-based within each source (null when that source did not
+# propose the pair). History covers the 28 days before D from labels/impressions (days_since_last_shown
+# null when never shown; previously_dismissed false when never shown).
+FEATURE_SOURCES = ("triangle", "coworker", "schoolmate", "ppr")
+FEATURE_VALUES = _schema(
+    ("common_connections", IntegerType()), ("adamic_adar", DoubleType()), ("resource_allocation", DoubleType()),
+    ("jaccard", DoubleType()), ("member_degree", LongType()), ("candidate_degree", LongType()),
+    ("coworker_overlap_days", IntegerType()), ("schoolmate_overlap_days", IntegerType()),
+    ("ppr_score", DoubleType()), ("same_industry", BooleanType()), ("same_region", BooleanType()),
+    ("sources", ArrayType(StringType(), False)),
+    *((f"{source}_rank", IntegerType()) for source in FEATURE_SOURCES),
+    ("shown_28d", IntegerType()), ("days_since_last_shown", IntegerType()), ("previously_dismissed", BooleanType()),
+)
+FEATURES_PAIRS = StructType(
+    [StructField("member_id", LongType(), False), StructField("candidate_id", LongType(), False)]
+    + FEATURE_VALUES.fields
+)
 TRAINING_SAMPLES = StructType(
     LABELS_IMPRESSIONS.fields
     + [StructField("features_ds", StringType()), StructField("feature_age_s", LongType())]
@@ -194,6 +216,7 @@ _SPECS = [
     TableSpec("graph", "edges", GRAPH_EDGES, writer="graph"),
     TableSpec("graph", "degrees", GRAPH_DEGREES, writer="graph"),
     TableSpec("candidates", "pairs", CANDIDATE_PAIRS, writer="candidates"),
+    TableSpec("features", "pairs", FEATURES_PAIRS, writer="features"),
     TableSpec("recs", "topk", RECS_TOPK, writer="recs"),
     TableSpec("labels", "impressions", LABELS_IMPRESSIONS, writer="labels"),
     TableSpec("labels", "unattributed", LABELS_UNATTRIBUTED, writer="labels"),
