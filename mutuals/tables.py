@@ -165,6 +165,17 @@ TRAINING_SAMPLES = StructType(
     + PAIR_FEATURES.fields
 )
 
+# ---------------------------------------------------------------- model registry (models/registry)
+# One row per trained model version, partitioned by the training date; rows are never rewritten. A row with
+# status "promoted" carries alias "champion": the champion as of day D is the newest promoted row with ds <= D
+# (see `ranking.registry`). params, metrics and data_versions are JSON documents.
+MODELS_REGISTRY = _schema(
+    ("version", StringType(), False), ("label", StringType(), False), ("params", StringType(), False),
+    ("metrics", StringType(), False), ("data_versions", StringType(), False), ("code_hash", StringType(), False),
+    ("status", StringType(), False), ("alias", StringType()), ("reason", StringType(), False),
+    ("eval_ds", StringType(), False), ("artifact", StringType(), False), ("created_at", TimestampType(), False),
+)
+
 # ---------------------------------------------------------------- daily report
 # Long form: one row per (metric, dimension, dimension_value) of day D. `mature` is false while a label window
 # the metric needs is still open; `small` marks figures under the minimum volume; `moved` marks a value
@@ -223,6 +234,7 @@ _SPECS = [
     TableSpec("training", "samples", TRAINING_SAMPLES, writer="samples"),
     TableSpec("reports", "daily", REPORTS_DAILY, writer="daily_report"),
     TableSpec("reports", "experiments", REPORTS_EXPERIMENTS, writer="experiment_report"),
+    TableSpec("models", "registry", MODELS_REGISTRY, writer="train"),
     TableSpec("meta", "publications", PUBLICATIONS, partition_by=(JOB, DS)),
 ]
 TABLES: dict[str, TableSpec] = {spec.key: spec for spec in _SPECS}
