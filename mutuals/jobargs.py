@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import SparkSession
 
 from mutuals.profiles import PROFILE_ENV, PROFILES, active_profile
+from mutuals.progress import reporting
 from mutuals.session import build_session
 
 ISO_DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -79,7 +80,8 @@ def run_job(
     run: Callable[[SparkSession, argparse.Namespace], object],
     argv: Sequence[str] | None = None,
 ) -> object:
-    """Parse, build (or reuse) the session, run. Used by every job's `main`."""
+    """Parse, build (or reuse) the session, run with progress lines. Used by every job's `main`."""
     args = parse_job_args(parser, argv)
     spark = build_session(parser.prog, master=args.master, profile=active_profile(args.profile))
-    return run(spark, args)
+    with reporting(spark, parser.prog):
+        return run(spark, args)

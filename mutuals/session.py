@@ -9,6 +9,8 @@ Where the master comes from, in order:
 3. the active profile's (`mutuals.profiles`): `local[*]` for `local`; none for `cluster`, whose master
    comes from spark-submit or Spark's own defaults.
 
+The Spark UI is on for jobs (port 4040, or the next free one) and off when `$MUTUALS_SPARK_UI=false`.
+
 Extra conf comes from the `conf` argument and from `$MUTUALS_SPARK_CONF` ("k=v,k=v"), so a cluster run
 changes no code.
 
@@ -48,7 +50,7 @@ BASE_CONF: dict[str, str] = {
     # `ds` is a YYYY-MM-DD string by contract; without this Spark infers a date when reading by path.
     "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.ui.enabled": "false",
+    # Progress goes out as plain lines (mutuals.progress), never the carriage-return bar.
     "spark.ui.showConsoleProgress": "false",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.driver.memory": "4g",
@@ -68,6 +70,14 @@ def delta_jars() -> list[str]:
 def default_shuffle_partitions() -> int:
     """Small machines pay per task; 2 tasks per core keeps both cores busy without 200 tiny tasks."""
     return max(4, 2 * (os.cpu_count() or 2))
+
+
+UI_ENV = "MUTUALS_SPARK_UI"
+
+
+def ui_enabled() -> str:
+    """The Spark UI is on (reachable while a job runs) unless `$MUTUALS_SPARK_UI` is false; tests turn it off."""
+    return "false" if os.environ.get(UI_ENV, "true").strip().lower() in {"0", "false", "no", "off"} else "true"
 
 
 def _env_conf() -> dict[str, str]:
@@ -123,7 +133,7 @@ def build_session(
     chosen = master_for(master, profile or active_profile())
     if chosen:
         builder = builder.master(chosen)
-    merged = {**BASE_CONF, **DELTA_CONF}
+    merged = {**BASE_CONF, **DELTA_CONF, "spark.ui.enabled": ui_enabled()}
     merged["spark.sql.shuffle.partitions"] = str(default_shuffle_partitions())
     jars = delta_jars()
     if jars and not launched_by_spark_submit():
