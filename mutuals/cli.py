@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "store": ("push.cli", "the versioned key-value store: push, get, versions, rollback, configure, write, delete"),
     "demo": ("demo.run", "what `make demo` runs: generate, then every job on local[*]"),
     "experiment-stats": ("reports.stats_cli", "the A/B stats engine on sufficient statistics, JSON in and out"),
+    "package": ("mutuals.package", "build the archives spark-submit ships to a cluster (--py-files, --archives)"),
 }
 
 USAGE = """usage: mutuals [--traceback] COMMAND [ARGS...]
