@@ -3,8 +3,10 @@
 Why simulate the served list from the graph: attribution, labels and training only make sense when the
 impressions are the candidates a PYMK system would really show, i.e. friends of friends ranked by common
 connections, plus co-workers and a few popular members for cold starts. Two-hop random walks estimate the
-common-connection count (a candidate reached by more paths shares more friends) at any graph size. The
-outcome probabilities rise with that relevance, fall with position, and invites get the experiments' lift.
+common-connection count (a candidate reached by more paths shares more friends) at any graph size, and
+rank the page. What members then do with an impression follows the outcome model (`synthetic.outcomes`):
+exact common connections, region, industry, co-worker tenure, position, earlier showings and dismissals of
+the pair, and the experiments' invite lift.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from synthetic import outcomes
 from synthetic.graph import Adjacency, Groups, weighted_draw
+from synthetic.history import PairHistory, earlier_today, pair_keys
+from synthetic.signals import PairContext
 
 EVENT_TYPES = ("impression", "click", "invite", "accept", "dismiss")  # order = code; see tables.EVENT_TYPES
 IMPRESSION, CLICK, INVITE, ACCEPT, DISMISS = range(5)
@@ -27,7 +32,7 @@ WALKS, COWORKER_DRAWS, POPULAR_DRAWS = 24, 4, 2
 WALK_SCORE, COWORKER_SCORE, POPULAR_SCORE = 1.0, 0.8, 0.05
 PAGE_SIZES = (5, 11)  # a page shows 5..10 candidates at positions 1..n
 ORGANIC_INVITE_SHARE = 0.15  # invites sent from a profile, with no request_id
-ACCEPT_PROBABILITY = 0.55
+ACCEPT_DELAY_MEAN = 0.7 * DAY  # after the first day; most accepts come the next day, all within 5
 RESENT_REQUEST_SHARE = 0.01  # pages whose impressions the client sent twice (new event ids)
 NO_VALUE = -1  # null position, dwell or surface; request 0 is a null request_id
 
@@ -94,7 +99,6 @@ class Served:
     request: np.ndarray  # index into the day's requests
     candidate: np.ndarray
     position: np.ndarray  # 1-based
-    relevance: np.ndarray  # 0..1, grows with the estimated common connections
 
 
 def serve_pages(rng: np.random.Generator, graph: Adjacency, coworkers: Groups, popular: np.ndarray,
@@ -129,8 +133,7 @@ def serve_pages(rng: np.random.Generator, graph: Adjacency, coworkers: Groups, p
     group_start = np.searchsorted(request, request, side="left")
     position = np.arange(len(request)) - group_start + 1
     on_page = position <= page_sizes[request]
-    return Served(request[on_page], candidate[on_page], position[on_page],
-                  total[on_page] / (total[on_page] + 3.0))
+    return Served(request[on_page], candidate[on_page], position[on_page])
 
 
 def _coworkers(rng: np.random.Generator, groups: Groups, members: np.ndarray) -> np.ndarray:
@@ -152,10 +155,15 @@ class DayEvents:
     accepts: Events  # accepts of today's invites, 1-5 days later (ts in later days)
 
 
-def simulate_day(rng: np.random.Generator, day_start: int, graph: Adjacency, coworkers: Groups,
-                 popular: np.ndarray, invite_multiplier: np.ndarray,
-                 events_per_member: float) -> DayEvents:
-    """The day's requests and everything members did with them; accepts are scheduled for later days."""
+def simulate_day(rng: np.random.Generator, day_start: int, context: PairContext, coworkers: Groups,
+                 popular: np.ndarray, invite_multiplier: np.ndarray, events_per_member: float,
+                 history: PairHistory) -> DayEvents:
+    """The day's requests and everything members did with them; accepts are scheduled for later days.
+
+    Outcomes follow `synthetic.outcomes`; a pair's earlier showings are those of earlier days (`history`)
+    plus today's earlier pages, and the day's impressions and dismisses are added to `history` at the end.
+    """
+    graph = context.graph
     existing = graph.n
     expected = events_per_member * existing / EVENTS_PER_REQUEST
     requests = max(1, int(rng.poisson(expected))) if expected > 0 else 0  # >= 1 page a day: files never empty
@@ -173,29 +181,36 @@ def simulate_day(rng: np.random.Generator, day_start: int, graph: Adjacency, cow
     impressions = _events(viewer, shown_at, IMPRESSION, candidate, request_ids[r], request_surface[r],
                           position, NO_VALUE)
 
-    boost = 0.4 + 1.2 * served.relevance
-    clicked = rng.random(len(r)) < np.minimum(0.2 * boost / np.sqrt(position), 1.0)
+    a = outcomes.affinity(context.signals(viewer, candidate))
+    keys = pair_keys(viewer, candidate)
+    shown_earlier_days, dismissed_before = history.lookup(keys)
+    shown_before = shown_earlier_days + earlier_today(keys, shown_at)
+    clicked = rng.random(len(r)) < outcomes.click_probability(a, position, shown_before, dismissed_before)
     clicked_at = np.minimum(shown_at + 2 + rng.exponential(20.0, len(r)).astype(np.int64), day_end)
     dwell = np.maximum(200, rng.lognormal(np.log(3000.0), 1.0, len(r))).astype(np.int64)
     clicks = _events(viewer[clicked], clicked_at[clicked], CLICK, candidate[clicked],
                      request_ids[r][clicked], request_surface[r][clicked], position[clicked], dwell[clicked])
 
-    invite_p = np.where(clicked, 0.22, 0.015) * boost * invite_multiplier[viewer]
-    invited = rng.random(len(r)) < np.minimum(invite_p, 1.0)
+    invite_p = outcomes.invite_probability(a, clicked, position, shown_before, dismissed_before,
+                                           invite_multiplier[viewer])
+    invited = rng.random(len(r)) < invite_p
     acted_from = np.where(clicked, clicked_at, shown_at)
     invited_at = np.minimum(acted_from + 5 + rng.exponential(60.0, len(r)).astype(np.int64), day_end)
     served_invites = _events(viewer[invited], invited_at[invited], INVITE, candidate[invited],
                              request_ids[r][invited], request_surface[r][invited], position[invited], NO_VALUE)
-    dismissed = ~invited & (rng.random(len(r)) < 0.05)
+    dismissed = ~invited & (rng.random(len(r)) < outcomes.dismiss_probability(a, position, shown_before))
     dismissed_at = np.minimum(acted_from + 1 + rng.exponential(10.0, len(r)).astype(np.int64), day_end)
     dismisses = _events(viewer[dismissed], dismissed_at[dismissed], DISMISS, candidate[dismissed],
                         request_ids[r][dismissed], request_surface[r][dismissed], position[dismissed], NO_VALUE)
+    history.record(keys, keys[dismissed])
 
     organic = _organic_invites(rng, graph, viewers, int(rng.poisson(ORGANIC_INVITE_SHARE * len(served_invites))),
                                day_start)
     resent = _resent_impressions(rng, impressions, r, requests, day_end)
     invites = Events.concat([served_invites, organic])
-    accepts = _accepts(rng, invites)
+    invite_affinity = np.concatenate((a[invited], outcomes.affinity(context.signals(organic.member,
+                                                                                   organic.candidate))))
+    accepts = _accepts(rng, invites, outcomes.accept_probability(invite_affinity))
     today = Events.concat([impressions, resent, clicks, invites, dismisses]).with_new_ids(rng)
     return DayEvents(today, accepts.with_new_ids(rng))
 
@@ -225,9 +240,10 @@ def _resent_impressions(rng: np.random.Generator, impressions: Events, request_o
                   copies.kind, copies.candidate, copies.request, copies.surface, copies.position, copies.dwell)
 
 
-def _accepts(rng: np.random.Generator, invites: Events) -> Events:
-    """Invitees who accept, 1 to 5 days after the invite: member = invitee, candidate = inviter."""
-    accepted = rng.random(len(invites)) < ACCEPT_PROBABILITY
-    delay = rng.integers(DAY, 5 * DAY, int(accepted.sum()))
+def _accepts(rng: np.random.Generator, invites: Events, probability: np.ndarray) -> Events:
+    """Invitees who accept, 1 to 5 days after the invite (mostly the next day): member = invitee,
+    candidate = inviter."""
+    accepted = rng.random(len(invites)) < probability
+    delay = DAY + np.minimum(rng.exponential(ACCEPT_DELAY_MEAN, int(accepted.sum())), 4 * DAY - 1).astype(np.int64)
     return _events(invites.candidate[accepted], invites.ts[accepted] + delay, ACCEPT, invites.member[accepted],
                    0, NOTIFICATIONS, NO_VALUE, NO_VALUE)

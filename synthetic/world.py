@@ -1,10 +1,12 @@
 """The simulated network, advanced one day at a time: who joined, who connected, who moved jobs, what
 members did with their PYMK pages.
 
-Why a stateful world: later days must follow from earlier ones. Accepts land 1-5 days after their invite,
-an accepted invite becomes a connection on the accept's day, late events arrive in a later day's file,
-and each day's pages are served from the graph as it stood at the start of that day. Day 0 carries the
-initial population. Every random draw comes from a named stream (`seeds.stream`), per day.
+Why a stateful world: later days must follow from earlier ones. Accepts land 1-5 days after their invite
+(most the next day), an accepted invite becomes a connection on the accept's day, late events arrive in a
+later day's file, a pair shown or dismissed before is remembered (fatigue), and each day's pages are served
+from the graph as it stood at the start of that day. Organic new connections (from day 1) prefer the pairs
+the outcome model likes: common connections, co-worker tenure, same region. Day 0 carries the initial
+population. Every random draw comes from a named stream (`seeds.stream`), per day.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from synthetic import events as ev
-from synthetic import experiments, graph, population
+from synthetic import experiments, graph, outcomes, population
+from synthetic.history import PairHistory
 from synthetic.seeds import stochastic_round, stream
+from synthetic.signals import PairContext, Stints
 
 DAY = 86_400
+ORGANIC_PROPOSALS = 3  # candidate pairs drawn per organic new connection, before the affinity-weighted pick
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class World:
         self.dst = np.empty(0, np.int64)
         self.pending_accepts = ev.Events.empty()
         self.pending_late: list[tuple[int, ev.Events]] = []
+        self.history = PairHistory()
         companies = max(50, self.initial_members // population.MEMBERS_PER_COMPANY)
         schools = max(20, self.initial_members // population.MEMBERS_PER_SCHOOL)
         self.company_cumulative = np.cumsum(population.planted_zipf(companies, population.LARGE_COMPANY_SHARES))
@@ -91,8 +97,9 @@ class World:
         if day == 0:  # the initial graph is what day 0's pages are served from
             self._remember(edges)
         served_graph = graph.Adjacency.build(existing, self.src, self.dst)
-        simulated = self._simulate_events(day, day_start, served_graph, member_id_base)
-        organic = self._organic_edges(day, day_start, served_graph) if day > 0 else _no_edges()
+        context = PairContext(served_graph, self.region, self.industry, Stints.of(self.positions, self.n), today)
+        simulated = self._simulate_events(day, day_start, context, member_id_base)
+        organic = self._organic_edges(day, day_start, context) if day > 0 else _no_edges()
         accepts_today = self._take_due_accepts(day_start)
         accepted = (accepts_today.candidate, accepts_today.member, accepts_today.ts)
         self._remember(_concat_edges(organic, accepted) if day == 0 else _concat_edges(edges, organic, accepted))
@@ -165,17 +172,28 @@ class World:
         return graph.Groups.of(self.positions.member[current], self.positions.org[current])
 
     # ------------------------------------------------------------------ connections
-    def _organic_edges(self, day: int, day_start: int, served: graph.Adjacency):
+    def _organic_edges(self, day: int, day_start: int, context: PairContext):
+        """New connections made outside PYMK: ORGANIC_PROPOSALS candidate pairs per edge (friends of friends,
+        colleagues, random members), of which `count` are kept, each drawn with weight exp(affinity) without
+        replacement, so pairs with common connections, shared tenure or one region connect more often."""
+        served = context.graph
         rng = stream(self.seed, "graph/daily", day)
         count = max(1, stochastic_round(rng, self.options.new_edge_rate * served.n))
+        proposals = ORGANIC_PROPOSALS * count
         cumulative = np.cumsum(self.weights[: served.n])
-        closing = graph.closure_edges(rng, served, cumulative, count // 2)
-        colleagues = graph.colleague_edges(rng, self._current_positions(), count // 4)
-        random = graph.chung_lu_edges(rng, self.weights[: served.n], count - count // 2 - count // 4)
+        closing = graph.closure_edges(rng, served, cumulative, proposals // 2)
+        colleagues = graph.colleague_edges(rng, self._current_positions(), proposals // 4)
+        random = graph.chung_lu_edges(rng, self.weights[: served.n], proposals - proposals // 2 - proposals // 4)
         src = np.concatenate((closing[0], colleagues[0], random[0]))
         dst = np.concatenate((closing[1], colleagues[1], random[1]))
         keep = (src < served.n) & (dst < served.n)
-        src, dst = graph.orient_randomly(rng, src[keep], dst[keep])
+        src, dst = src[keep], dst[keep]
+        keep = ~served.connected(src, dst)
+        src, dst = src[keep], dst[keep]
+        weight = np.exp(outcomes.affinity(context.signals(src, dst)))
+        priority = rng.exponential(1.0, len(src)) / weight  # smallest first = weighted draw without replacement
+        chosen = np.sort(np.argsort(priority, kind="stable")[:count])
+        src, dst = graph.orient_randomly(rng, src[chosen], dst[chosen])
         return src, dst, day_start + rng.integers(0, DAY, len(src))
 
     def _with_reversed_repeats(self, day: int, edges):
@@ -187,11 +205,12 @@ class World:
         return tuple(np.concatenate(pair)[order] for pair in ((src, dst[again]), (dst, src[again]), (at, at[again])))
 
     # ------------------------------------------------------------------ events
-    def _simulate_events(self, day: int, day_start: int, served: graph.Adjacency, member_id_base: int):
-        ids = member_id_base + np.arange(served.n)
-        simulated = ev.simulate_day(stream(self.seed, "events", day), day_start, served, self._current_positions(),
-                                    np.cumsum(self.weights[: served.n]), experiments.invite_multiplier(ids),
-                                    self.options.events_per_member)
+    def _simulate_events(self, day: int, day_start: int, context: PairContext, member_id_base: int):
+        n = context.graph.n
+        ids = member_id_base + np.arange(n)
+        simulated = ev.simulate_day(stream(self.seed, "events", day), day_start, context, self._current_positions(),
+                                    np.cumsum(self.weights[:n]), experiments.invite_multiplier(ids),
+                                    self.options.events_per_member, self.history)
         self.pending_accepts = ev.Events.concat([self.pending_accepts, simulated.accepts])
         return simulated.today
 
