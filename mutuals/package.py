@@ -19,8 +19,9 @@ Why two archives and not one: the code changes with every commit and is small; t
 only with `requirements.lock` and is large, so a cluster can cache it (HDFS, an image layer) and only the
 zip moves per deploy.
 
-`spark_submit_args` gives the flags that use exactly these files; `mutuals.deploy` adds the Kubernetes
-(Volcano) ones.
+`spark_submit_args` gives the flags that use exactly these files; with `--podgroup-executors N` the
+command also writes `podgroup.yaml` (`mutuals.deploy`, Volcano gang scheduling on Kubernetes) and prints
+the flags that use it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from mutuals import deploy
 from mutuals.errors import UsageError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -143,6 +145,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="build only the code zip (the environment archive changes only with the lock)")
     parser.add_argument("--compress-level", type=int, default=1, choices=range(0, 10), metavar="0-9",
                         help="gzip level of the environment archive (default 1: fast)")
+    parser.add_argument("--podgroup-executors", type=int, default=None, metavar="N",
+                        help="also write podgroup.yaml, the Volcano PodGroup for a driver and N executors, and "
+                             "print the Kubernetes flags that use it")
+    parser.add_argument("--queue", default="default", help="the Volcano queue of the PodGroup (default %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -161,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary.update({"env_archive": str(env_archive), "env_archive_bytes": env_archive.stat().st_size,
                         "env_python": WORKER_PYTHON})
     summary["spark_submit_args"] = spark_submit_args(out_dir, with_env=not args.no_env)
+    if args.podgroup_executors is not None:
+        gang = deploy.Gang(executors=args.podgroup_executors, queue=args.queue)
+        podgroup = deploy.write_podgroup(gang, out_dir)
+        summary.update({"podgroup": str(podgroup), "gang_pods": gang.pods,
+                        "kubernetes_args": deploy.conf_flags(deploy.volcano_conf(gang, podgroup))})
     summary["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(summary))
     return 0
