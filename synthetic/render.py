@@ -29,6 +29,22 @@ def _quoted(values) -> list[str]:
     return ['"' + v + '"' for v in np.asarray(values).tolist()]
 
 
+_HEX_PAIRS = np.frombuffer("".join(f"{i:02x}" for i in range(256)).encode("ascii"), np.uint8).reshape(256, 2)
+_QUOTE = ord('"')
+
+
+def _quoted_hex(*columns: np.ndarray) -> list[str]:
+    """'"<16 hex digits per column>"' per row for uint64 columns, from a byte lookup table: the same text as
+    f'"{a:016x}{b:016x}"', several times faster at a million rows."""
+    n = len(columns[0])
+    text = np.full((n, 2 + 16 * len(columns)), _QUOTE, np.uint8)
+    for k, column in enumerate(columns):
+        big_endian = np.asarray(column, np.uint64).astype(">u8").view(np.uint8).reshape(n, 8)
+        text[:, 1 + 16 * k:17 + 16 * k] = _HEX_PAIRS[big_endian].reshape(n, 16)
+    joined, width = text.tobytes().decode("ascii"), text.shape[1]
+    return [joined[i:i + width] for i in range(0, len(joined), width)]
+
+
 def _nullable(values: np.ndarray, present: np.ndarray, null: str) -> list[str]:
     return [v if keep else null for v, keep in zip(_text(values), present.tolist(), strict=True)]
 
@@ -62,12 +78,12 @@ _SURFACE_TOKENS = np.asarray([f'"{s}"' for s in ev.SURFACES] + ["null"])  # the 
 
 
 def events(batch: ev.Events) -> Columns:
-    has_request = batch.request != 0
-    requests = [f'"{r:016x}"' if keep else "null"
-                for r, keep in zip(batch.request.tolist(), has_request.tolist(), strict=True)]
+    requests = _quoted_hex(batch.request)
+    for row in np.flatnonzero(batch.request == 0).tolist():
+        requests[row] = "null"
     surface = np.where(batch.surface == ev.NO_VALUE, len(ev.SURFACES), batch.surface)
     return {
-        "event_id": [f'"{h:016x}{lo:016x}"' for h, lo in zip(batch.id_hi.tolist(), batch.id_lo.tolist(), strict=True)],
+        "event_id": _quoted_hex(batch.id_hi, batch.id_lo),
         "member_id": _text(MEMBER_ID_BASE + batch.member),
         "ts": _quoted(iso_timestamps(batch.ts)),
         "event_type": _EVENT_TYPE_TOKENS[batch.kind].tolist(),

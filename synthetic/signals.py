@@ -66,17 +66,24 @@ def _expand(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def common_connections(graph: Adjacency, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact |N(a) & N(b)| per pair: each neighbour of the lower-degree side is looked up in the other's list."""
+    """Exact |N(a) & N(b)| per pair: each neighbour x of the lower-degree side s is looked up as the key
+    (other, x) in the graph's sorted keys. Pairs are taken in order of the other side, so consecutive
+    look-ups land close together in the keys (about twice as fast as in arrival order)."""
     degree = graph.degree
     a_is_smaller = degree[a] <= degree[b]
     small, other = np.where(a_is_smaller, a, b), np.where(a_is_smaller, b, a)
+    order = np.lexsort((small, other))
+    small, other = small[order], other[order]
     sizes = degree[small]
-    out = np.zeros(len(a), np.int64)
+    counts = np.zeros(len(a), np.int64)
     for start, stop in _chunks(sizes, EXPANSION_CHUNK):
         pair, offset = _expand(sizes[start:stop])
         neighbour = graph.indices[graph.indptr[small[start:stop][pair]] + offset]
-        hit = graph.connected(neighbour, other[start:stop][pair])
-        out[start:stop] = np.bincount(pair, weights=hit, minlength=stop - start).astype(np.int64)
+        wanted = other[start:stop][pair] * graph.n + neighbour
+        at = np.minimum(np.searchsorted(graph.keys, wanted), len(graph.keys) - 1)
+        counts[start:stop] = np.bincount(pair, weights=graph.keys[at] == wanted, minlength=stop - start)
+    out = np.empty(len(a), np.int64)
+    out[order] = counts
     return out
 
 

@@ -29,7 +29,7 @@ ORGANIC_PROPOSALS = 3  # candidate pairs drawn per organic new connection, befor
 class Options:
     bad_share: float = 0.01
     crlf_share: float = 0.3
-    events_per_member: float = 3.0
+    events_per_member: float = 8.0
     rows_per_file: int = 1_000_000
     mean_degree: float = 16.0  # of the initial graph
     new_member_rate: float = 0.002  # per member per day
@@ -242,8 +242,10 @@ class World:
 def _resent_count(events: ev.Events) -> int:
     """Impressions whose (request, candidate, position) was already shown: the client's re-sends."""
     shown = events.kind == ev.IMPRESSION
-    keys = np.stack((events.request[shown], events.candidate[shown].astype(np.uint64)), axis=1)
-    return int(shown.sum() - len(np.unique(keys, axis=0))) if shown.any() else 0
+    request, candidate = events.request[shown], events.candidate[shown]
+    order = np.lexsort((candidate, request))
+    request, candidate = request[order], candidate[order]
+    return int(((request[1:] == request[:-1]) & (candidate[1:] == candidate[:-1])).sum())
 
 
 def _concat_edges(*edge_sets):

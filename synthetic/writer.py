@@ -109,6 +109,7 @@ class _Parts:
 
     def __init__(self, folder: Path, fmt: str, names: list[str], crlf: bool, rows_per_file: int) -> None:
         self.folder, self.extension, self.rows_per_file = folder, EXTENSIONS[fmt], rows_per_file
+        self._prefix = str(folder / "part-")
         self.end = "\r\n" if crlf else "\n"
         self.header = ",".join(names) + self.end if fmt == "csv" else ""
         self.files: list[str] = []
@@ -117,7 +118,8 @@ class _Parts:
         self._in_part = 0
 
     def name(self, part: int) -> str:
-        return str(self.folder / f"part-{part:05d}.{self.extension}")
+        """The part file's path (a plain string join: it is asked once per bad line)."""
+        return f"{self._prefix}{part:05d}.{self.extension}"
 
     def __enter__(self) -> _Parts:
         self.folder.mkdir(parents=True, exist_ok=True)
