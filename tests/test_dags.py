@@ -39,7 +39,8 @@ PROBE_LAKE = "/probe/lake-from-env"
 EXPECTED_MUTUALS_DAILY = {
     "ingest": {"graph", "labels"},
     "graph": {"candidates"},
-    "candidates": {"recs", "samples"},
+    "candidates": {"features", "recs"},
+    "features": {"samples"},
     "recs": {"push", "daily_report"},
     "push": set(),
     "labels": {"samples", "daily_report"},
@@ -244,7 +245,8 @@ def test_every_spark_task_submits_an_existing_job_file_for_ds(parsed):
 def test_mutuals_daily_tasks_submit_their_own_job(parsed):
     tasks = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]
     assert {task_id: Path(t["application"]).name for task_id, t in tasks.items()} == {
-        "ingest": "ingest.py", "graph": "graph.py", "candidates": "candidates.py", "recs": "recs.py",
+        "ingest": "ingest.py", "graph": "graph.py", "candidates": "candidates.py", "features": "features.py",
+        "recs": "recs.py",
         "push": "push.py", "labels": "labels.py", "samples": "samples.py", "daily_report": "daily_report.py",
     }
     experiment = parsed["dags"]["dags"]["mutuals_experiment_report"]["tasks"]
@@ -292,14 +294,15 @@ def test_the_job_order_module_imports_only_the_standard_library():
 def test_the_job_order_declares_the_expected_graph_in_a_runnable_order():
     assert downstreams() == EXPECTED_MUTUALS_DAILY
     assert downstreams(EXPERIMENT_REPORT_UPSTREAMS) == EXPECTED_MUTUALS_EXPERIMENT_REPORT
-    assert JOB_ORDER == ("ingest", "graph", "candidates", "recs", "labels", "daily_report", "samples", "push")
+    assert JOB_ORDER == ("ingest", "graph", "candidates", "features", "recs", "labels", "daily_report", "samples",
+                         "push")
     assert ALL_JOBS == JOB_ORDER + ("experiment_report",)
     assert set(DAGS) == {"mutuals_daily", "mutuals_experiment_report"}
 
 
 def test_the_cli_runs_the_jobs_of_both_dags():
-    assert cli.available_jobs() == ["ingest", "graph", "candidates", "recs", "labels", "daily_report", "samples",
-                                    "push", "experiment_report"]
+    assert cli.available_jobs() == ["ingest", "graph", "candidates", "features", "recs", "labels", "daily_report",
+                                    "samples", "push", "experiment_report"]
 
 
 def test_the_cli_lists_only_jobs_whose_module_exists(monkeypatch):

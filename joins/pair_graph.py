@@ -1,0 +1,250 @@
+"""Graph features of candidate pairs, exact and skew-aware: `with_graph_pair_features`.
+
+For a pair (a, c) of the graph snapshot, with N(x) the neighbours of x and d(x) = |N(x)|:
+- common_connections = |N(a) & N(c)|;
+- adamic_adar = sum over z in N(a) & N(c) of 1 / ln d(z); resource_allocation = sum of 1 / d(z); both
+  float64, added in ascending z (member id) order, so a sum is reproducible bit for bit;
+- jaccard = common / |N(a) | N(c)| = common / (d(a) + d(c) - common); 0.0 when both have no edges;
+- member_degree = d(a), candidate_degree = d(c); 0 for a member with no edges (not in the snapshot).
+
+Strategies:
+
+- "broadcast": the snapshot as a compact CSR (`joins.csr`, dense indices in id order) is built on the
+  driver and broadcast once. Pairs are cut into blocks by MEMBER (all pairs of a member in one block), of
+  about equal estimated intersection cost, sum over the member's pairs of
+  min(d) * (1 + log2(1 + max(d) / min(d))) + 1, the galloping kernel's cost, so a member paired with hubs
+  gets a block with few other members instead of a hash partition's share of them. Each block runs the
+  numba kernel (`joins.pair_kernel`) once, via a grouped `applyInArrow`; the pairs' other columns ride
+  through untouched. Only per-member costs (O(members)) reach the driver besides the CSR.
+- "expand": for a snapshot whose CSR exceeds `broadcast_limit_bytes`. No task holds the graph: each pair
+  expands the neighbour list of its endpoint with the SMALLER degree and probes the other endpoint's edges
+  (the pattern of `joins.candidates.with_exact_common_connections`), so a leaf paired with a hub costs the
+  leaf's degree in rows, never the hub's; only a pair of two hubs expands a hub's list. The terms of each
+  pair are then sorted by z and folded left in that order (Spark's `aggregate`), so the sums are added in
+  the same ascending z order as the kernel's (they agree with it to the last bit or two: the JVM's and
+  libm's `log` may round differently).
+- "auto": "broadcast" when the CSR fits in `broadcast_limit_bytes`, else "expand".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
+
+from joins.csr import Csr, build_csr, split_by_weight
+from mutuals.checks import require_columns
+from mutuals.errors import UsageError
+
+MEMBER, CANDIDATE = "member_id", "candidate_id"
+SRC, DST, DEGREE = "src", "dst", "degree"
+COMMON, ADAMIC_ADAR, RESOURCE_ALLOCATION, JACCARD = (
+    "common_connections", "adamic_adar", "resource_allocation", "jaccard")
+MEMBER_DEGREE, CANDIDATE_DEGREE = "member_degree", "candidate_degree"
+GRAPH_FEATURES = StructType([
+    StructField(COMMON, IntegerType(), False), StructField(ADAMIC_ADAR, DoubleType(), False),
+    StructField(RESOURCE_ALLOCATION, DoubleType(), False), StructField(JACCARD, DoubleType(), False),
+    StructField(MEMBER_DEGREE, LongType(), False), StructField(CANDIDATE_DEGREE, LongType(), False),
+])
+GRAPH_COLUMNS = tuple(GRAPH_FEATURES.fieldNames())
+
+STRATEGIES = ("auto", "broadcast", "expand")
+DEFAULT_BROADCAST_LIMIT_BYTES = 256 * 1024 * 1024
+BLOCKS_PER_CORE = 4
+MAX_PAIRS_PER_BLOCK = 2_000_000  # one block is one Arrow table in one Python worker
+BLOCK = "_block"
+
+Transform = Callable[[DataFrame], DataFrame]
+
+
+class PairStrategyUnknown(UsageError, ValueError):
+    """`strategy` is not one of STRATEGIES."""
+
+
+def _require_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise PairStrategyUnknown(f"strategy must be one of {STRATEGIES}, found {strategy!r}")
+
+
+# ---------------------------------------------------------------- broadcast
+
+
+def collect_csr(edges: DataFrame) -> Csr:
+    """The snapshot's edges (src, dst; any direction) as a CSR on the driver."""
+    table = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST)).toArrow()
+    return build_csr(table[SRC].to_numpy(), table[DST].to_numpy())
+
+
+def pair_cost(member_degree: str, candidate_degree: str) -> F.Column:
+    """The galloping kernel's cost of one pair, from its endpoints' degrees (null: no edges, cost 1)."""
+    low = F.least(F.coalesce(F.col(member_degree), F.lit(0)), F.coalesce(F.col(candidate_degree), F.lit(0)))
+    high = F.greatest(F.coalesce(F.col(member_degree), F.lit(0)), F.coalesce(F.col(candidate_degree), F.lit(0)))
+    ratio = high.cast("double") / F.greatest(low, F.lit(1)).cast("double")
+    return low.cast("double") * (F.lit(1.0) + F.log2(F.lit(1.0) + ratio)) + F.lit(1.0)
+
+
+def member_blocks(members: np.ndarray, costs: np.ndarray, pairs: int, parallelism: int) -> np.ndarray:
+    """Block of each member (members sorted): contiguous runs of about equal total cost, at least
+    BLOCKS_PER_CORE per core and at most MAX_PAIRS_PER_BLOCK pairs per block on average."""
+    n_blocks = max(BLOCKS_PER_CORE * max(1, parallelism), math.ceil(pairs / MAX_PAIRS_PER_BLOCK))
+    bounds = split_by_weight(costs, n_blocks)
+    block = np.zeros(members.shape[0], dtype=np.int32)
+    for j in range(bounds.shape[0] - 1):
+        block[bounds[j]:bounds[j + 1]] = j
+    return block
+
+
+def _with_blocks(pairs: DataFrame, degrees: DataFrame) -> DataFrame:
+    """Pairs plus the `_block` of their member (see `member_blocks`)."""
+    spark = pairs.sparkSession
+    member_degree = degrees.select(F.col(MEMBER).cast("long").alias(MEMBER), F.col(DEGREE).alias("_dm"))
+    candidate_degree = degrees.select(F.col(MEMBER).cast("long").alias(CANDIDATE), F.col(DEGREE).alias("_dc"))
+    per_member = (
+        pairs.select(MEMBER, CANDIDATE)
+        .join(member_degree, on=MEMBER, how="left").join(candidate_degree, on=CANDIDATE, how="left")
+        .groupBy(MEMBER).agg(F.sum(pair_cost("_dm", "_dc")).alias("cost"), F.count(F.lit(1)).alias("pairs"))
+        .toArrow().sort_by(MEMBER)
+    )
+    members = per_member[MEMBER].to_numpy()
+    costs = per_member["cost"].to_numpy()
+    total_pairs = int(np.sum(per_member["pairs"].to_numpy())) if per_member.num_rows else 0
+    block = member_blocks(members, costs, total_pairs, spark.sparkContext.defaultParallelism)
+    assignment = spark.createDataFrame(pa.table({MEMBER: pa.array(members, pa.int64()),
+                                                 BLOCK: pa.array(block, pa.int32())}))
+    return pairs.join(assignment, on=MEMBER, how="inner")
+
+
+def graph_feature_arrays(csr: Csr, member: np.ndarray, candidate: np.ndarray) -> dict[str, np.ndarray]:
+    """Every graph feature of the pairs (member[i], candidate[i]) of one CSR, as numpy columns."""
+    from joins.pair_kernel import dense_index, pair_sums  # numba loads where the kernel runs
+
+    a = dense_index(csr.ids, np.asarray(member, dtype=np.int64))
+    c = dense_index(csr.ids, np.asarray(candidate, dtype=np.int64))
+    common, adamic_adar, resource_allocation = pair_sums(csr.indptr, csr.indices, a, c)
+    deg = csr.degrees()
+    member_degree = np.where(a >= 0, deg[np.maximum(a, 0)] if deg.size else 0, 0).astype(np.int64)
+    candidate_degree = np.where(c >= 0, deg[np.maximum(c, 0)] if deg.size else 0, 0).astype(np.int64)
+    union = member_degree + candidate_degree - common
+    jaccard = np.divide(common, union, out=np.zeros(common.shape[0], dtype=np.float64), where=union > 0)
+    return {COMMON: common, ADAMIC_ADAR: adamic_adar, RESOURCE_ALLOCATION: resource_allocation,
+            JACCARD: jaccard, MEMBER_DEGREE: member_degree, CANDIDATE_DEGREE: candidate_degree}
+
+
+def _block_runner(csr_handle, out_schema: StructType) -> Callable[[pa.Table], pa.Table]:
+    arrow_schema = to_arrow_schema(out_schema)
+
+    def run_block(block: pa.Table) -> pa.Table:
+        csr: Csr = csr_handle.value
+        carried = block.drop_columns([BLOCK])
+        features = graph_feature_arrays(csr, carried[MEMBER].to_numpy(), carried[CANDIDATE].to_numpy())
+        columns = [carried[name] for name in carried.column_names]
+        columns += [pa.array(features[f.name], arrow_schema.field(f.name).type) for f in GRAPH_FEATURES.fields]
+        return pa.Table.from_arrays(columns, schema=arrow_schema)
+
+    return run_block
+
+
+def _broadcast(pairs: DataFrame, edges: DataFrame, degrees: DataFrame) -> DataFrame:
+    spark = pairs.sparkSession
+    handle = spark.sparkContext.broadcast(collect_csr(edges))
+    out_schema = StructType(list(pairs.schema.fields) + list(GRAPH_FEATURES.fields))
+    return (pairs.transform(lambda p: _with_blocks(p, degrees)).groupBy(BLOCK)
+            .applyInArrow(_block_runner(handle, out_schema), out_schema))
+
+
+# ---------------------------------------------------------------- expand
+
+
+def _expand(pairs: DataFrame, edges: DataFrame, degrees: DataFrame) -> DataFrame:
+    adjacency = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
+    degree = degrees.select(F.col(MEMBER).cast("long").alias(MEMBER), F.col(DEGREE).cast("long").alias(DEGREE))
+    keys = [MEMBER, CANDIDATE]
+    member_degree = degree.select(F.col(MEMBER), F.col(DEGREE).alias(MEMBER_DEGREE))
+    candidate_degree = degree.select(F.col(MEMBER).alias(CANDIDATE), F.col(DEGREE).alias(CANDIDATE_DEGREE))
+    oriented = (
+        pairs.select(*keys)
+        .join(member_degree, on=MEMBER, how="left").join(candidate_degree, on=CANDIDATE, how="left")
+        .select(*keys, F.coalesce(MEMBER_DEGREE, F.lit(0)).alias(MEMBER_DEGREE),
+                F.coalesce(CANDIDATE_DEGREE, F.lit(0)).alias(CANDIDATE_DEGREE))
+    )
+    is_member_smaller = F.col(MEMBER_DEGREE) <= F.col(CANDIDATE_DEGREE)
+    expand_node = F.when(is_member_smaller, F.col(MEMBER)).otherwise(F.col(CANDIDATE))
+    probe_node = F.when(is_member_smaller, F.col(CANDIDATE)).otherwise(F.col(MEMBER))
+    via = adjacency.select(F.col(SRC).alias("_expand"), F.col(DST).alias("_z"))
+    probe = adjacency.select(F.col(SRC).alias("_probe"), F.col(DST).alias("_z"))
+    z_degree = degree.select(F.col(MEMBER).alias("_z"), F.col(DEGREE).alias("_dz"))
+    terms = (
+        oriented.select(*keys, expand_node.alias("_expand"), probe_node.alias("_probe"))
+        .join(via, on="_expand", how="inner")
+        .join(probe, on=["_probe", "_z"], how="inner")
+        .join(z_degree, on="_z", how="inner")
+        .groupBy(*keys)
+        .agg(F.array_sort(F.collect_list(F.struct(F.col("_z"), F.col("_dz")))).alias("_terms"))
+    )
+    fold = F.aggregate  # left fold in array order: ascending z, as in the kernel
+    sums = terms.select(
+        *keys, F.size("_terms").alias(COMMON),
+        fold("_terms", F.lit(0.0), lambda acc, t: acc + F.when(
+            t["_dz"] > 1, F.lit(1.0) / F.log(t["_dz"].cast("double"))).otherwise(F.lit(0.0))).alias(ADAMIC_ADAR),
+        fold("_terms", F.lit(0.0), lambda acc, t: acc + F.lit(1.0) / t["_dz"].cast("double")).alias(
+            RESOURCE_ALLOCATION),
+    )
+    common = F.coalesce(F.col(COMMON), F.lit(0))
+    union = F.col(MEMBER_DEGREE) + F.col(CANDIDATE_DEGREE) - common
+    graph = oriented.join(sums, on=keys, how="left").select(
+        *keys, common.cast("int").alias(COMMON),
+        F.coalesce(F.col(ADAMIC_ADAR), F.lit(0.0)).alias(ADAMIC_ADAR),
+        F.coalesce(F.col(RESOURCE_ALLOCATION), F.lit(0.0)).alias(RESOURCE_ALLOCATION),
+        F.when(union > 0, common.cast("double") / union.cast("double")).otherwise(F.lit(0.0)).alias(JACCARD),
+        F.col(MEMBER_DEGREE).cast("long"), F.col(CANDIDATE_DEGREE).cast("long"),
+    )
+    return pairs.join(graph, on=keys, how="inner")
+
+
+# ---------------------------------------------------------------- public API
+
+
+def estimated_csr_bytes(degrees: DataFrame) -> int:
+    """The CSR's size from the published degrees: int32 per adjacency entry, int64 id and offset per node."""
+    row = degrees.agg(F.count(F.lit(1)).alias("nodes"), F.sum(DEGREE).alias("entries")).first()
+    nodes, entries = int(row["nodes"]), int(row["entries"] or 0)
+    return entries * 4 + (nodes + 1) * 8 + nodes * 8
+
+
+def choose_strategy(strategy: str, degrees: DataFrame, broadcast_limit_bytes: int) -> str:
+    """The concrete strategy ("broadcast" or "expand") for `strategy`, which may be "auto"."""
+    _require_strategy(strategy)
+    if strategy != "auto":
+        return strategy
+    return "broadcast" if estimated_csr_bytes(degrees) <= broadcast_limit_bytes else "expand"
+
+
+def with_graph_pair_features(
+    edges: DataFrame, degrees: DataFrame, *, strategy: str = "auto",
+    broadcast_limit_bytes: int = DEFAULT_BROADCAST_LIMIT_BYTES,
+) -> Transform:
+    """Pairs (member_id, candidate_id, other columns) -> the same rows, the other columns untouched, plus
+    GRAPH_COLUMNS (a column of the pairs with one of those names is replaced).
+
+    edges: the snapshot (src, dst), symmetric as graph/edges holds it (any direction works for
+    "broadcast"; "expand" needs both directions); degrees: member_id, degree of the same snapshot.
+    Pairs must be unique per (member_id, candidate_id)."""
+    require_columns(edges, [SRC, DST], "with_graph_pair_features edges")
+    require_columns(degrees, [MEMBER, DEGREE], "with_graph_pair_features degrees")
+    _require_strategy(strategy)
+
+    def transform(pairs: DataFrame) -> DataFrame:
+        require_columns(pairs, [MEMBER, CANDIDATE], "with_graph_pair_features")
+        carried = pairs.drop(*GRAPH_COLUMNS)
+        chosen = choose_strategy(strategy, degrees, broadcast_limit_bytes)
+        if chosen == "expand":
+            return _expand(carried, edges, degrees)
+        return _broadcast(carried, edges, degrees)
+
+    return transform
