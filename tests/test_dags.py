@@ -1,5 +1,7 @@
 """DAG tests: every DAG in dags/ imports cleanly, parses without connection or Variable look-ups, has tags
-and retries, and wires exactly the expected task graph of spark-submits (style.md, "Orchestration").
+and retries, and wires exactly the task graph `mutuals.pipeline` declares (one spark-submit per job, the
+landing sensor before ingest, every Spark task in its lake's pool) (style.md, "Orchestration"). The
+pipeline's own graph is also checked against a hand-written one.
 
 Why a subprocess: importing Airflow reads AIRFLOW_HOME once, writes an airflow.cfg there and installs its
 own (structlog) logging for the whole interpreter. Doing that inside the shared pytest process would leak
@@ -23,12 +25,21 @@ from pathlib import Path
 import pytest
 
 from mutuals import cli
-from mutuals.pipeline import ALL_JOBS, DAGS, EXPERIMENT_REPORT_UPSTREAMS, JOB_ORDER, downstreams
+from mutuals.pipeline import (
+    ALL_JOBS,
+    DAGS,
+    EXPERIMENT_REPORT_UPSTREAMS,
+    JOB_ORDER,
+    LANDING_TABLES,
+    downstreams,
+    landing_markers,
+    pool_name,
+)
+from mutuals.readiness import landing_ready, missing_markers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAGS_DIR = REPO_ROOT / "dags"
-DAILY_DAG = DAGS_DIR / "mutuals_daily.py"
-EXPERIMENT_REPORT_DAG = DAGS_DIR / "mutuals_experiment_report.py"
+DAG_FILE = DAGS_DIR / "mutuals_dags.py"
 # The top-level packages of this repository: an import of any of them is an import of ours.
 OUR_PACKAGES = {"mutuals", "spark_jobs", "joins", "push", "quality", "ingestion", "labelling", "ranking",
                 "synthetic", "demo", "dags", "tests", "bench"}
@@ -121,12 +132,23 @@ def _probe(folders: list[str]) -> dict:
                         "conn_id": task._conn_id,
                         "env_vars": task.env_vars,
                     }
+                sensor = {}
+                if type(task).__name__ == "PythonSensor":
+                    sensor = {
+                        "mode": task.mode,
+                        "timeout_s": task.timeout,
+                        "poke_interval_s": task.poke_interval,
+                        "callable": f"{task.python_callable.__module__}.{task.python_callable.__name__}",
+                        "rendered_kwargs": task.render_template(task.op_kwargs, context, dag.get_template_env()),
+                    }
                 tasks[task.task_id] = {
                     "operator": type(task).__name__,
                     "retries": task.retries,
                     "retry_delay_s": task.retry_delay.total_seconds(),
                     "downstream": sorted(task.downstream_task_ids),
+                    "pool": task.pool,
                     **spark,
+                    **sensor,
                 }
             dags[dag_id] = {
                 "fileloc": dag.fileloc,
@@ -216,18 +238,91 @@ def test_mutuals_experiment_report_schedule_settings(parsed):
     assert dag["tasks"]["experiment_report"]["retry_delay_s"] == 20 * 60
 
 
-def test_the_dags_are_exactly_the_two_expected(parsed):
-    assert sorted(parsed["dags"]["dags"]) == ["mutuals_daily", "mutuals_experiment_report"]
+def test_dags_holds_one_dag_per_entry_of_the_pipeline(parsed):
+    assert set(parsed["dags"]["dags"]) == set(DAGS)
+    assert {"mutuals_daily", "mutuals_experiment_report"} <= set(DAGS)
 
 
-def test_mutuals_daily_task_graph_is_the_expected_one(parsed):
-    tasks = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]
-    assert {task_id: set(t["downstream"]) for task_id, t in tasks.items()} == EXPECTED_MUTUALS_DAILY
+def task_graph(parsed, dag_id: str) -> dict[str, set[str]]:
+    return {task_id: set(t["downstream"]) for task_id, t in parsed["dags"]["dags"][dag_id]["tasks"].items()}
 
 
-def test_mutuals_experiment_report_task_graph_is_the_expected_one(parsed):
-    tasks = parsed["dags"]["dags"]["mutuals_experiment_report"]["tasks"]
-    assert {task_id: set(t["downstream"]) for task_id, t in tasks.items()} == EXPECTED_MUTUALS_EXPERIMENT_REPORT
+@pytest.mark.parametrize("dag_id", sorted(DAGS))
+def test_every_dag_wires_exactly_its_jobs_from_the_pipeline_and_the_sensor_before_ingest(parsed, dag_id):
+    """A job added to `mutuals.pipeline` runs in its DAG with no edit to dags/."""
+    expected = downstreams(DAGS[dag_id])
+    if "ingest" in expected:
+        expected["landing_ready"] = {"ingest"}
+    assert task_graph(parsed, dag_id) == expected
+
+
+def test_mutuals_daily_task_graph_is_the_hand_written_one(parsed):
+    assert task_graph(parsed, "mutuals_daily") == {**EXPECTED_MUTUALS_DAILY, "landing_ready": {"ingest"}}
+    assert task_graph(parsed, "mutuals_experiment_report") == EXPECTED_MUTUALS_EXPERIMENT_REPORT
+
+
+def test_the_landing_sensor_reschedules_with_a_timeout_and_checks_the_run_time_lake_and_day(parsed):
+    sensor = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]["landing_ready"]
+    assert sensor["operator"] == "PythonSensor"
+    assert sensor["mode"] == "reschedule"
+    assert 0 < sensor["poke_interval_s"] < sensor["timeout_s"] <= 24 * 3600
+    assert sensor["callable"] == "mutuals.readiness.landing_ready"
+    assert sensor["rendered_kwargs"] == {"lake_root": PROBE_LAKE, "ds": PROBE_DS}
+
+
+def test_every_spark_task_of_every_dag_runs_in_the_pool_of_its_lake(parsed):
+    """One pool per lake, shared by the DAGs; the sensor, which runs no Spark, stays out of it."""
+    pools = {(dag_id, task_id): task["pool"] for dag_id, dag in parsed["dags"]["dags"].items()
+             for task_id, task in dag["tasks"].items()}
+    spark_pools = {pool for (dag_id, task_id), pool in pools.items() if task_id != "landing_ready"}
+    assert spark_pools == {pool_name(PROBE_LAKE)}
+    assert pools[("mutuals_daily", "landing_ready")] == "default_pool"
+
+
+def test_pool_names_tell_lakes_apart():
+    names = {pool_name(lake) for lake in ("/data/a/lake", "/data/b/lake", "s3a://bucket/lake", "/data/a/lake2")}
+    assert len(names) == 4
+    assert pool_name("/data/a/lake/") == pool_name("/data/a/lake")
+    assert pool_name("/data/a/lake").startswith("mutuals_lake_lake_")
+    assert all(len(n) <= 80 and n.replace("_", "").isalnum() for n in names)
+
+
+def land(root: Path, ds: str, tables) -> None:
+    for table in tables:
+        folder = root / "landing" / table / f"ds={ds}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "part-00000.csv").write_text("x\n")
+        (folder / "_SUCCESS").write_bytes(b"")
+
+
+def test_a_day_is_ready_only_when_every_landing_table_has_its_marker(tmp_path):
+    everything = ("members", "connections", "positions", "educations", "events", "experiment_assignments")
+    assert everything == LANDING_TABLES
+    assert not landing_ready(str(tmp_path), "2026-01-03")  # nothing landed
+    land(tmp_path, "2026-01-03", everything[:-1])
+    assert missing_markers(str(tmp_path), "2026-01-03") == [
+        f"{tmp_path}/landing/experiment_assignments/ds=2026-01-03/_SUCCESS"]
+    assert not landing_ready(str(tmp_path), "2026-01-03")
+    # a folder with files but no marker is still being written
+    folder = tmp_path / "landing" / "experiment_assignments" / "ds=2026-01-03"
+    folder.mkdir(parents=True)
+    (folder / "part-00000.jsonl").write_text("{}\n")
+    assert not landing_ready(str(tmp_path), "2026-01-03")
+    (folder / "_SUCCESS").write_bytes(b"")
+    assert landing_ready(str(tmp_path), "2026-01-03")
+    assert landing_ready(f"file://{tmp_path}", "2026-01-03")
+    assert not landing_ready(str(tmp_path), "2026-01-04")  # another day
+
+
+def test_the_sensor_waits_for_what_the_generator_and_ingest_know(tmp_path):
+    """The landing tables are the registry's, and a generated day is ready with all its markers."""
+    from mutuals.tables import LANDING_SCHEMAS
+    from synthetic.generate import generate
+
+    assert set(LANDING_TABLES) == set(LANDING_SCHEMAS)
+    generate(tmp_path, "2026-01-01", 1, 30, seed=3)
+    assert missing_markers(str(tmp_path), "2026-01-01") == []
+    assert all(Path(m).is_file() for m in landing_markers(str(tmp_path), "2026-01-01"))
 
 
 def test_every_spark_task_submits_an_existing_job_file_for_ds(parsed):
@@ -243,7 +338,8 @@ def test_every_spark_task_submits_an_existing_job_file_for_ds(parsed):
 
 
 def test_mutuals_daily_tasks_submit_their_own_job(parsed):
-    tasks = parsed["dags"]["dags"]["mutuals_daily"]["tasks"]
+    tasks = {task_id: t for task_id, t in parsed["dags"]["dags"]["mutuals_daily"]["tasks"].items()
+             if t["operator"] == "SparkSubmitOperator"}
     assert {task_id: Path(t["application"]).name for task_id, t in tasks.items()} == {
         "ingest": "ingest.py", "graph": "graph.py", "candidates": "candidates.py", "features": "features.py",
         "recs": "recs.py",
@@ -276,12 +372,26 @@ def imported_modules(source: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("dag_file", [DAILY_DAG, EXPERIMENT_REPORT_DAG], ids=lambda p: p.name)
-def test_the_dag_imports_only_the_job_order_of_ours(dag_file):
-    """Parsing a DAG must not pull in Spark, the lake or a job: of ours it reads only the pure job order."""
-    ours = {m for m in imported_modules(dag_file.read_text())
+def test_the_dag_imports_only_the_job_order_and_the_landing_check_of_ours():
+    """Parsing a DAG must not pull in Spark, the lake or a job: of ours it reads only the pure job order
+    and the standard-library landing check."""
+    assert sorted(p.name for p in DAGS_DIR.glob("*.py")) == [DAG_FILE.name]
+    ours = {m for m in imported_modules(DAG_FILE.read_text())
             if m.startswith(".") or m.split(".")[0] in OUR_PACKAGES}
-    assert ours == {"mutuals.pipeline"}
+    assert ours == {"mutuals.pipeline", "mutuals.readiness"}
+
+
+def test_the_landing_check_imports_only_the_standard_library_and_the_job_order_at_import_time():
+    """pyarrow is imported inside the check, for object-store lakes only, when a worker pokes."""
+    tree = ast.parse((REPO_ROOT / "mutuals" / "readiness.py").read_text())
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            top.add(node.module or "")
+    assert {m.split(".")[0] for m in top} - {"mutuals"} <= set(sys.stdlib_module_names) | {"__future__"}
+    assert {m for m in top if m.startswith("mutuals")} == {"mutuals.pipeline"}
 
 
 def test_the_job_order_module_imports_only_the_standard_library():
