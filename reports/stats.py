@@ -20,7 +20,12 @@ Input (checked before anything is computed; a bad field raises StatsInputInvalid
   `sum_squares`; a proportion's `sum` counts units with the event (0..n; `sum_squares`, if given, must
   equal `sum`); a ratio also `sum_squares`, `denominator_sum`, `denominator_sum_squares`, `sum_products`.
   CUPED: `covariate_sum`, `covariate_sum_squares` (optional for a proportion, whose covariate is 0/1) and
-  `sum_products_covariate`, given for every variant of the metric or for none; not accepted on ratios.
+  `sum_products_covariate`, given for every variant of the metric or for none. CUPED on a ratio takes the
+  numerator's pre-period in those three fields plus the denominator's pre-period and the cross products,
+  named as gbstats names its columns: `denominator_pre_sum`, `denominator_pre_sum_squares`,
+  `main_pre_denominator_pre_sum_product` (M_pre D_pre), `main_post_denominator_pre_sum_product`
+  (M_post D_pre), `main_pre_denominator_post_sum_product` (M_pre D_post) and
+  `denominator_post_denominator_pre_sum_product` (D_post D_pre); all nine or none.
 * Numbers must be finite; unknown fields are refused, so a misspelt field cannot be silently ignored.
 
 Conventions
@@ -36,9 +41,14 @@ Conventions
 * `p_value_adjusted` is computed over the goal metrics x non-control variants only, from the relative
   test's p-values: Holm-Bonferroni ("holm"), Benjamini-Hochberg ("bh"), or none ("none": the adjusted
   value is the raw relative p-value). Non-goal (guardrail) metrics get null.
-* A quantity that is not defined (a variant with fewer than 2 units, a zero variance, a zero control mean
-  for the relative lift, a zero denominator) is null in the output, never a made-up 0 or 1; a null p-value
-  is left out of the correction's family.
+* Degenerate cases give gbstats' default ("uninformative") result, estimate 0, CI [0, 0], p-value 1, for the
+  absolute and the relative difference alike, exactly when gbstats' EffectMoments reports an error: a variant
+  whose variance is <= 0 (fewer than 2 units, every value equal, a proportion of 0 or 1, a ratio whose
+  denominator sums to 0), a difference whose variance is <= 0, or a control mean (adjusted or unadjusted)
+  of 0. Means follow gbstats too: a mean over no units and a ratio over a zero denominator are 0. Those
+  p-values of 1 belong to the correction's family, as GrowthBook adjusts every p-value gbstats returns.
+* The output is strict JSON: a number that is not finite (reachable only by floating-point overflow on
+  astronomically large sums; gbstats' two-sided test has no infinite bound otherwise) is written as null.
 
 Formulas (n units, S = sum, Q = sum of squares, per variant)
 ------------------------------------------------------------
@@ -63,7 +73,15 @@ Formulas (n units, S = sum, Q = sum of squares, per variant)
   relative test divides by the unadjusted control mean m_a and uses gbstats' CUPED delta method:
       se^2 = v_adj_b / (n_b m_a^2)
              + (v_Y_a m_b^2 / m_a^2 - 2 theta c_YX_a m_b / m_a + theta^2 v_X_a) / (n_a m_a^2)
-  with m_b the unadjusted variant mean. df uses v_adj. CUPED is for means and proportions only.
+  with m_b the unadjusted variant mean. df uses v_adj. theta is exactly 0 when the pooled Var(X) or Var(Y)
+  is 0, and then the metric is tested unadjusted (gbstats' fallback).
+* CUPED on a ratio (gbstats' RegressionAdjustedRatioStatistic): per variant the four per-unit means
+  b = (M_post, D_post, M_pre, D_pre) and their 4 x 4 sample covariance matrix L; the adjusted ratio
+  R_post - theta R_pre has the gradient g = (1/d_post, -m_post/d_post^2, -theta/d_pre, theta m_pre/d_pre^2)
+  (zero when a denominator mean is 0) and the per-unit variance g' L g. theta = -(c_a + c_b) / (v_a + v_b)
+  with, at theta = 1, v the pre-period block g[2:4]' L[2:4,2:4] g[2:4] and c the cross block
+  g[2:4]' L[2:4,0:2] g[0:2]; |theta| < 1e-8 falls back to the unadjusted ratio. The relative lift's variance
+  is gbstats' frequentist_variance_relative_cuped_ratio (the delta method in all eight means).
 * SRM: Pearson chi-squared of the variants' units against the configured weights, skipping variants of
   weight 0: x = sum (o_i - e_i)^2 / e_i with e_i = w_i / sum(w) * sum(o); p = P(chi2_{k-1} > x); p = 1 when
   fewer than two variants have weight or no units were seen. The check passes when p >= srm_threshold.
@@ -76,9 +94,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from scipy import stats as scipy_stats
 
 from mutuals.errors import UsageError
@@ -92,6 +111,17 @@ WEIGHT_SUM_TOLERANCE = 1e-4
 
 CUPED_FIELDS = ("covariate_sum", "covariate_sum_squares", "sum_products_covariate")
 RATIO_FIELDS = ("denominator_sum", "denominator_sum_squares", "sum_products")
+# A ratio's CUPED inputs: the numerator's pre-period in CUPED_FIELDS, then the denominator's pre-period and the
+# cross products, named as gbstats names its columns.
+RATIO_CUPED_FIELDS = (
+    *CUPED_FIELDS,
+    "denominator_pre_sum",
+    "denominator_pre_sum_squares",
+    "main_pre_denominator_pre_sum_product",
+    "main_post_denominator_pre_sum_product",
+    "main_pre_denominator_post_sum_product",
+    "denominator_post_denominator_pre_sum_product",
+)
 TOP_FIELDS = ("alpha", "correction", "srm_threshold", "variants", "metrics")
 VARIANT_FIELDS = ("name", "weight", "units")
 METRIC_FIELDS = ("name", "kind", "goal", "stats")
@@ -107,7 +137,10 @@ class StatsInputInvalid(UsageError):
 
 @dataclass(frozen=True)
 class ArmStats:
-    """One variant's sufficient statistics for one metric, already checked."""
+    """One variant's sufficient statistics for one metric, already checked.
+
+    A ratio's pre-period fields (`covariate_*` for the numerator, `denominator_pre_*` and the four gbstats-named
+    products) are None unless the metric is CUPED-adjusted."""
 
     n: int
     sum: float
@@ -118,16 +151,24 @@ class ArmStats:
     covariate_sum: float | None = None
     covariate_sum_squares: float | None = None
     sum_products_covariate: float | None = None
+    denominator_pre_sum: float | None = None
+    denominator_pre_sum_squares: float | None = None
+    main_pre_denominator_pre_sum_product: float | None = None
+    main_post_denominator_pre_sum_product: float | None = None
+    main_pre_denominator_post_sum_product: float | None = None
+    denominator_post_denominator_pre_sum_product: float | None = None
 
 
 @dataclass(frozen=True)
 class Moments:
-    """What the t-test needs from one variant: units, the (adjusted) mean, the per-unit variance."""
+    """What the t-test needs from one variant: units, the (adjusted) mean, the per-unit variance and the
+    unadjusted mean the relative lift divides by. gbstats' conventions: a mean over no units is 0, and a
+    variance that is not defined (fewer than two units, a zero denominator) is 0."""
 
     n: int
-    mean: float | None
+    mean: float
     variance: float
-    unadjusted_mean: float | None
+    unadjusted_mean: float
 
 
 def sample_variance(n: int, total: float, sum_squares: float) -> float:
@@ -138,10 +179,8 @@ def sample_variance(n: int, total: float, sum_squares: float) -> float:
 
 
 def proportion_variance(n: int, total: float) -> float:
-    """p (1 - p) of a 0/1 variable, the Bernoulli variance gbstats uses for proportions."""
-    if n <= 0:
-        return 0.0
-    p = total / n
+    """p (1 - p) of a 0/1 variable, the Bernoulli variance gbstats uses for proportions (0 without units)."""
+    p = _mean(n, total)
     return p * (1.0 - p)
 
 
@@ -159,8 +198,9 @@ def proportion_covariance(n: int, sum_a: float, sum_b: float, sum_products: floa
     return sum_products / n - sum_a * sum_b / (n * n)
 
 
-def _mean(n: int, total: float) -> float | None:
-    return total / n if n > 0 else None
+def _mean(n: int, total: float) -> float:
+    """total / n, and 0 over no units (gbstats' SampleMeanStatistic.mean)."""
+    return total / n if n > 0 else 0.0
 
 
 def mean_moments(arm: ArmStats) -> Moments:
@@ -174,21 +214,24 @@ def proportion_moments(arm: ArmStats) -> Moments:
 
 
 def variance_of_ratio(mean_m: float, var_m: float, mean_d: float, var_d: float, cov_md: float) -> float:
-    """Delta-method variance of M / D around (mean_m, mean_d), with the covariance of M and D."""
+    """Delta-method variance of M / D around (mean_m, mean_d), with the covariance of M and D; 0 when
+    mean_d is 0 (gbstats' variance_of_ratios)."""
+    if mean_d == 0:
+        return 0.0
     return var_m / mean_d**2 + var_d * mean_m**2 / mean_d**4 - 2.0 * cov_md * mean_m / mean_d**3
 
 
 def ratio_moments(arm: ArmStats) -> Moments:
-    """Per-unit moments of a ratio metric sum(M) / sum(D); undefined (None, 0) when sum(D) is 0."""
-    if arm.n <= 0 or arm.denominator_sum == 0:
-        return Moments(arm.n, None, 0.0, None)
-    mean = arm.sum / arm.denominator_sum
-    if arm.n <= 1:
+    """Per-unit moments of a ratio metric sum(M) / sum(D): mean 0 when sum(D) is 0, variance 0 when the
+    denominator's mean is 0 or there are fewer than two units (gbstats' RatioStatistic)."""
+    mean = arm.sum / arm.denominator_sum if arm.denominator_sum != 0 else 0.0
+    mean_d = _mean(arm.n, arm.denominator_sum)
+    if mean_d == 0 or arm.n <= 1:
         return Moments(arm.n, mean, 0.0, mean)
     variance = variance_of_ratio(
         arm.sum / arm.n,
         sample_variance(arm.n, arm.sum, arm.sum_squares),
-        arm.denominator_sum / arm.n,
+        mean_d,
         sample_variance(arm.n, arm.denominator_sum, arm.denominator_sum_squares),
         sample_covariance(arm.n, arm.sum, arm.denominator_sum, arm.sum_products),
     )
@@ -196,7 +239,25 @@ def ratio_moments(arm: ArmStats) -> Moments:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# CUPED
+# A pair of variants ready for the t-test
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Control and variant moments of one metric, and the relative lift's variance where the statistic has
+    its own delta method (CUPED); None: the independent-arms formula over the unadjusted means."""
+
+    control: Moments
+    variant: Moments
+    relative_variance: float | None = None
+
+
+def plain_pair(kind: str, control: ArmStats, variant: ArmStats) -> Pair:
+    return Pair(MOMENTS[kind](control), MOMENTS[kind](variant))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CUPED on means and proportions (gbstats RegressionAdjustedStatistic)
 
 
 @dataclass(frozen=True)
@@ -225,7 +286,7 @@ def cuped_arm(arm: ArmStats, proportion: bool) -> CupedArm:
         var_y = sample_variance(arm.n, arm.sum, arm.sum_squares)
         var_x = sample_variance(arm.n, x_sum, arm.covariate_sum_squares or 0.0)
         cov = sample_covariance(arm.n, arm.sum, x_sum, products)
-    return CupedArm(arm.n, arm.sum / arm.n, x_sum / arm.n, var_y, var_x, cov)
+    return CupedArm(arm.n, _mean(arm.n, arm.sum), _mean(arm.n, x_sum), var_y, var_x, cov)
 
 
 def pooled(a: ArmStats, b: ArmStats) -> ArmStats:
@@ -243,16 +304,20 @@ def pooled(a: ArmStats, b: ArmStats) -> ArmStats:
 
 
 def cuped_theta(control: ArmStats, variant: ArmStats, proportion: bool) -> float:
-    """theta = Cov(Y, X) / Var(X) over both variants pooled; 0 (no adjustment) when either variance is 0."""
+    """theta = Cov(Y, X) / Var(X) over both variants pooled; 0 (no adjustment) when either pooled variance
+    is exactly 0 (gbstats' compute_theta)."""
     joint = cuped_arm(pooled(control, variant), proportion)
-    if joint.var_x <= 0 or joint.var_y <= 0:
+    if joint.var_x == 0 or joint.var_y == 0:
         return 0.0
     return joint.cov_yx / joint.var_x
 
 
 def cuped_relative_variance(control: CupedArm, variant: CupedArm, theta: float) -> float:
-    """Delta-method variance of (m_adj_b - m_adj_a) / |m_a| as gbstats computes it for CUPED."""
+    """Delta-method variance of (m_adj_b - m_adj_a) / |m_a| as gbstats computes it for CUPED (0 when the
+    unadjusted control mean is 0, which the caller turns into the default result)."""
     m_a, m_b = control.mean_y, variant.mean_y
+    if variant.n * m_a**2 == 0 or control.n * m_a**2 == 0:
+        return 0.0
     treated = variant.adjusted(theta).variance / (variant.n * m_a**2)
     ctrl = (
         control.var_y * m_b**2 / m_a**2
@@ -262,24 +327,160 @@ def cuped_relative_variance(control: CupedArm, variant: CupedArm, theta: float) 
     return treated + ctrl
 
 
+def cuped_pair(kind: str, control: ArmStats, variant: ArmStats) -> Pair:
+    """CUPED with the pooled theta; with theta 0 gbstats falls back to the unadjusted statistics."""
+    proportion = kind == "proportion"
+    theta = cuped_theta(control, variant, proportion)
+    if theta == 0:
+        return plain_pair(kind, control, variant)
+    cuped_a, cuped_b = cuped_arm(control, proportion), cuped_arm(variant, proportion)
+    return Pair(cuped_a.adjusted(theta), cuped_b.adjusted(theta),
+                # evaluated lazily by gbstats; computing it here is harmless (it guards its own zeros)
+                cuped_relative_variance(cuped_a, cuped_b, theta))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CUPED on ratio metrics (gbstats RegressionAdjustedRatioStatistic)
+
+RATIO_CUPED_SMALLEST_THETA = 1e-8  # gbstats: |theta| below this falls back to the unadjusted ratio
+
+
+@dataclass(frozen=True)
+class RatioCupedArm:
+    """One variant's post- and pre-period numerator (M) and denominator (D) per-unit means, in the order
+    (M_post, D_post, M_pre, D_pre), and their 4 x 4 sample covariance matrix (lambda in gbstats)."""
+
+    n: int
+    sums: tuple[float, float, float, float]
+    means: np.ndarray
+    lam: np.ndarray
+
+    @property
+    def mean_post(self) -> float:
+        """sum(M_post) / sum(D_post), 0 when sum(D_post) is 0: the unadjusted mean."""
+        return self.sums[0] / self.sums[1] if self.sums[1] != 0 else 0.0
+
+    @property
+    def mean_pre(self) -> float:
+        return self.sums[2] / self.sums[3] if self.sums[3] != 0 else 0.0
+
+    def mean(self, theta: float) -> float:
+        if self.sums[1] == 0 or self.sums[3] == 0:
+            return 0.0
+        return self.mean_post - theta * self.mean_pre
+
+    def nabla(self, theta: float) -> np.ndarray:
+        """Gradient of M_post/D_post - theta M_pre/D_pre in the four means (zeros when a denominator mean is 0)."""
+        m_post, d_post, m_pre, d_pre = self.means
+        if d_post == 0 or d_pre == 0:
+            return np.zeros(4)
+        return np.array([1.0 / d_post, -m_post / d_post**2, -theta / d_pre, theta * m_pre / d_pre**2])
+
+    def variance(self, theta: float) -> float:
+        nabla = self.nabla(theta)
+        return float(nabla @ self.lam @ nabla)
+
+    def pre_variance_and_covariance(self) -> tuple[float, float]:
+        """At theta = 1: the variance of the pre-period part and its covariance with the post-period part."""
+        nabla = self.nabla(1.0)
+        return (float(nabla[2:4] @ self.lam[2:4, 2:4] @ nabla[2:4]),
+                float(nabla[2:4] @ self.lam[2:4, 0:2] @ nabla[0:2]))
+
+    def moments(self, theta: float) -> Moments:
+        return Moments(self.n, self.mean(theta), self.variance(theta), self.mean_post)
+
+
+def ratio_cuped_arm(arm: ArmStats) -> RatioCupedArm:
+    n = arm.n
+
+    def f(value: float | None) -> float:
+        return value or 0.0
+
+    sums = (arm.sum, arm.denominator_sum, f(arm.covariate_sum), f(arm.denominator_pre_sum))
+    squares = (arm.sum_squares, arm.denominator_sum_squares, f(arm.covariate_sum_squares),
+               f(arm.denominator_pre_sum_squares))
+    products = {  # (i, j) -> sum of products, in the order M_post, D_post, M_pre, D_pre
+        (0, 1): arm.sum_products,
+        (0, 2): f(arm.sum_products_covariate),
+        (0, 3): f(arm.main_post_denominator_pre_sum_product),
+        (1, 2): f(arm.main_pre_denominator_post_sum_product),
+        (1, 3): f(arm.denominator_post_denominator_pre_sum_product),
+        (2, 3): f(arm.main_pre_denominator_pre_sum_product),
+    }
+    lam = np.zeros((4, 4))
+    for i in range(4):
+        lam[i, i] = sample_variance(n, sums[i], squares[i])
+    for (i, j), total in products.items():
+        lam[i, j] = lam[j, i] = sample_covariance(n, sums[i], sums[j], total)
+    means = np.array([_mean(n, s) for s in sums])
+    return RatioCupedArm(n, sums, means, lam)
+
+
+def ratio_cuped_theta(control: RatioCupedArm, variant: RatioCupedArm) -> float:
+    """gbstats' compute_theta_regression_adjusted_ratio: minus the summed post/pre covariances over the
+    summed pre-period variances (of both arms, at theta 1); 0 when those variances sum to 0."""
+    var_a, cov_a = control.pre_variance_and_covariance()
+    var_b, cov_b = variant.pre_variance_and_covariance()
+    if var_a + var_b == 0:
+        return 0.0
+    return -(cov_a + cov_b) / (var_a + var_b)
+
+
+def ratio_cuped_relative_variance(control: RatioCupedArm, variant: RatioCupedArm, theta: float) -> float:
+    """gbstats' frequentist_variance_relative_cuped_ratio: the delta method of
+    (mean_b - mean_a) / |unadjusted mean_a| in the eight per-unit means of the two arms."""
+    baseline = control.mean_post
+    d_post = control.means[1]
+    if baseline == 0 or d_post == 0:
+        return 0.0
+    g_abs = (variant.mean(theta) - control.mean(theta)) * float(np.sign(baseline))
+    g_rel_den = abs(baseline)
+    m_post = control.means[0]
+    nabla_ctrl_0 = -(g_rel_den + g_abs) / d_post / g_rel_den**2
+    nabla_ctrl_1 = (m_post * g_rel_den / d_post**2 + m_post * g_abs / d_post**2) / g_rel_den**2
+    control_nabla = control.nabla(theta)
+    nabla_a = np.array([nabla_ctrl_0, nabla_ctrl_1, -control_nabla[2] / g_rel_den, -control_nabla[3] / g_rel_den])
+    nabla_b = variant.nabla(theta) / g_rel_den
+    return float(nabla_a @ control.lam @ nabla_a / control.n + nabla_b @ variant.lam @ nabla_b / variant.n)
+
+
+def ratio_cuped_pair(control: ArmStats, variant: ArmStats) -> Pair:
+    """Ratio CUPED; with |theta| < 1e-8 gbstats falls back to the unadjusted ratio statistics."""
+    arm_a, arm_b = ratio_cuped_arm(control), ratio_cuped_arm(variant)
+    theta = ratio_cuped_theta(arm_a, arm_b)
+    if abs(theta) < RATIO_CUPED_SMALLEST_THETA:
+        return plain_pair("ratio", control, variant)
+    a, b = arm_a.moments(theta), arm_b.moments(theta)
+    relative = None
+    if a.variance > 0 and b.variance > 0:  # gbstats evaluates it only past the zero-variance check
+        relative = ratio_cuped_relative_variance(arm_a, arm_b, theta)
+    return Pair(a, b, relative)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The t-test
 
 
 @dataclass(frozen=True)
 class Effect:
-    """A two-sided test of one estimate: None fields where the test is not defined."""
+    """A two-sided test of one estimate."""
 
-    estimate: float | None
-    ci: tuple[float | None, float | None]
-    p_value: float | None
-    standard_error: float | None = None
+    estimate: float
+    ci: tuple[float, float]
+    p_value: float
 
     def as_dict(self) -> dict:
-        return {"estimate": self.estimate, "ci": [self.ci[0], self.ci[1]], "p_value": self.p_value}
+        return {"estimate": _json_number(self.estimate), "ci": [_json_number(self.ci[0]), _json_number(self.ci[1])],
+                "p_value": _json_number(self.p_value)}
 
 
-UNDEFINED = Effect(None, (None, None), None)
+# gbstats' "uninformative" result (TTest._default_output): what it returns when the test cannot be run
+DEFAULT_EFFECT = Effect(0.0, (0.0, 0.0), 1.0)
+
+
+def _json_number(x: float) -> float | None:
+    """JSON has no NaN or Infinity: a non-finite number (only reachable by floating-point overflow) is null."""
+    return x if math.isfinite(x) else None
 
 
 def welch_dof(a: Moments, b: Moments) -> float:
@@ -290,46 +491,35 @@ def welch_dof(a: Moments, b: Moments) -> float:
 
 def t_test(estimate: float, variance: float, dof: float, alpha: float) -> Effect:
     """Two-sided Student t test of estimate = 0 and its 1 - alpha CI."""
-    if not (variance > 0 and math.isfinite(variance) and math.isfinite(estimate)):
-        return Effect(_finite(estimate), (None, None), None)
     se = math.sqrt(variance)
     half = float(scipy_stats.t.ppf(1.0 - alpha / 2.0, dof)) * se
     p_value = 2.0 * float(scipy_stats.t.sf(abs(estimate / se), dof))
-    return Effect(estimate, (estimate - half, estimate + half), min(p_value, 1.0), se)
+    return Effect(estimate, (estimate - half, estimate + half), min(p_value, 1.0))
 
 
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
-
-
-def _testable(a: Moments, b: Moments) -> bool:
-    return a.n > 1 and b.n > 1 and a.mean is not None and b.mean is not None and a.variance > 0 and b.variance > 0
-
-
-def absolute_effect(a: Moments, b: Moments, alpha: float) -> Effect:
-    """Difference of the (adjusted) means; its test needs two units and a positive variance in each variant."""
-    if a.mean is None or b.mean is None:
-        return UNDEFINED
-    estimate = b.mean - a.mean
-    if not _testable(a, b):
-        return Effect(estimate, (None, None), None)
-    return t_test(estimate, b.variance / b.n + a.variance / a.n, welch_dof(a, b), alpha)
-
-
-def relative_variance(a: Moments, b: Moments) -> float:
-    """Delta-method variance of m_b / m_a - 1 for independent variants."""
+def independent_relative_variance(a: Moments, b: Moments) -> float:
+    """Delta-method variance of m_b / m_a - 1 for independent variants (gbstats' frequentist_variance)."""
     return variance_of_ratio(b.unadjusted_mean, b.variance / b.n, a.unadjusted_mean, a.variance / a.n, 0.0)
 
 
-def relative_effect(a: Moments, b: Moments, alpha: float, variance: float | None = None) -> Effect:
-    """Relative lift (m_b - m_a) / |m_a| over the unadjusted control mean; `variance` overrides the delta method."""
-    if a.mean is None or b.mean is None or not a.unadjusted_mean:
-        return UNDEFINED
-    estimate = (b.mean - a.mean) / abs(a.unadjusted_mean)
-    if not _testable(a, b):
-        return Effect(estimate, (None, None), None)
-    rel_variance = relative_variance(a, b) if variance is None else variance
-    return t_test(estimate, rel_variance, welch_dof(a, b), alpha)
+def effect(pair: Pair, relative: bool, alpha: float) -> Effect:
+    """gbstats' EffectMoments + TwoSidedTTest for one difference type: the default result when either arm or
+    the difference has no positive variance, or the control's (adjusted or unadjusted) mean is 0."""
+    a, b = pair.control, pair.variant
+    if a.variance <= 0 or b.variance <= 0:
+        return DEFAULT_EFFECT
+    if not relative:
+        variance = b.variance / b.n + a.variance / a.n
+    elif pair.relative_variance is not None:
+        variance = pair.relative_variance
+    else:
+        variance = independent_relative_variance(a, b)
+    if not variance > 0 or not math.isfinite(variance):
+        return DEFAULT_EFFECT
+    if a.mean == 0 or a.unadjusted_mean == 0:
+        return DEFAULT_EFFECT
+    estimate = (b.mean - a.mean) / abs(a.unadjusted_mean) if relative else b.mean - a.mean
+    return t_test(estimate, variance, welch_dof(a, b), alpha)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -502,15 +692,11 @@ def parse_variants(value: Any) -> list[Variant]:
 
 def _arm_fields(kind: str) -> tuple[str, ...]:
     if kind == "ratio":
-        return ("n", "sum", "sum_squares", *RATIO_FIELDS)
+        return ("n", "sum", "sum_squares", *RATIO_FIELDS, *RATIO_CUPED_FIELDS)
     return ("n", "sum", "sum_squares", *CUPED_FIELDS)
 
 
 def parse_arm(raw: Any, kind: str, path: str) -> ArmStats:
-    if kind == "ratio" and isinstance(raw, Mapping):
-        for key in CUPED_FIELDS:
-            if key in raw:
-                raise _fail(f"{path}.{key}", "CUPED is supported for mean and proportion metrics, not ratios")
     obj = _object(raw, path, _arm_fields(kind))
 
     def number(key: str) -> float:
@@ -530,9 +716,12 @@ def parse_arm(raw: Any, kind: str, path: str) -> ArmStats:
             raise _fail(f"{path}.sum_squares", f"expected a non-negative number, got {sum_squares:g}")
         arm = ArmStats(n=n, sum=total, sum_squares=sum_squares)
     if kind == "ratio":
-        return ArmStats(n=n, sum=total, sum_squares=arm.sum_squares, denominator_sum=number("denominator_sum"),
-                        denominator_sum_squares=number("denominator_sum_squares"),
-                        sum_products=number("sum_products"))
+        arm = ArmStats(n=n, sum=total, sum_squares=arm.sum_squares, denominator_sum=number("denominator_sum"),
+                       denominator_sum_squares=number("denominator_sum_squares"),
+                       sum_products=number("sum_products"))
+        if not any(key in obj for key in RATIO_CUPED_FIELDS):
+            return arm
+        return replace(arm, **{key: number(key) for key in RATIO_CUPED_FIELDS})
     if not any(key in obj for key in CUPED_FIELDS):
         return arm
     return _with_covariate(arm, obj, kind, path)
@@ -611,29 +800,27 @@ MOMENTS: dict[str, Callable[[ArmStats], Moments]] = {
 }
 
 
+def pair_of(metric: Metric, control: ArmStats, variant: ArmStats) -> Pair:
+    """The moments the t-test compares: CUPED-adjusted when the metric has its pre-period inputs."""
+    if not metric.cuped:
+        return plain_pair(metric.kind, control, variant)
+    if metric.kind == "ratio":
+        return ratio_cuped_pair(control, variant)
+    return cuped_pair(metric.kind, control, variant)
+
+
 def compare(metric: Metric, control: str, variant: str, alpha: float) -> dict:
     """One result row: the variant against the control on one metric (CUPED when its covariate is given)."""
     arm_a, arm_b = metric.arms[control], metric.arms[variant]
+    pair = pair_of(metric, arm_a, arm_b)
     plain_a, plain_b = MOMENTS[metric.kind](arm_a), MOMENTS[metric.kind](arm_b)
-    theta = 0.0
-    if metric.cuped and arm_a.n > 1 and arm_b.n > 1:
-        theta = cuped_theta(arm_a, arm_b, metric.kind == "proportion")
-    if theta:
-        proportion = metric.kind == "proportion"
-        cuped_a, cuped_b = cuped_arm(arm_a, proportion), cuped_arm(arm_b, proportion)
-        a, b = cuped_a.adjusted(theta), cuped_b.adjusted(theta)
-        variance = cuped_relative_variance(cuped_a, cuped_b, theta) if cuped_a.mean_y else None
-        relative = relative_effect(a, b, alpha, variance)
-    else:
-        a, b = plain_a, plain_b
-        relative = relative_effect(a, b, alpha)
     return {
         "metric": metric.name,
         "variant": variant,
-        "control_mean": plain_a.mean,
-        "variant_mean": plain_b.mean,
-        "absolute": absolute_effect(a, b, alpha).as_dict(),
-        "relative": relative.as_dict(),
+        "control_mean": _json_number(plain_a.mean),
+        "variant_mean": _json_number(plain_b.mean),
+        "absolute": effect(pair, False, alpha).as_dict(),
+        "relative": effect(pair, True, alpha).as_dict(),
         "p_value_adjusted": None,
     }
 

@@ -138,16 +138,6 @@ def test_count_metric_matches_gbstats_test_get_metric_dfs_frequentist():
     assert_published(row["relative"]["p_value"], 0.145219005, 9)
 
 
-def test_zero_variance_gives_nulls_like_gbstats_test_two_sided_ttest_missing_variance():
-    # gbstats tests/frequentist/test_tests.py::TestTwoSidedTTest::test_two_sided_ttest_missing_variance: these
-    # control sums over n = 2 give a negative variance, so there is no test (gbstats returns its default output).
-    row = one_metric("mean", {"n": 2, "sum": 1396.87, "sum_squares": 52377.9767}, GB_TREATMENT)
-    for difference in ("absolute", "relative"):
-        assert row[difference]["ci"] == [None, None]
-        assert row[difference]["p_value"] is None
-    assert row["p_value_adjusted"] is None
-
-
 @pytest.mark.parametrize(("control", "treatment"), [
     (GB_CONTROL, GB_TREATMENT),
     ({"n": 100, "sum": 270, "sum_squares": 848.79}, {"n": 120, "sum": 300, "sum_squares": 869}),
@@ -216,16 +206,6 @@ def test_ratio_variance_is_the_variance_of_the_linearized_units():
     ratio = clicks.sum() / impressions.sum()
     assert_close(moments.mean, ratio, 1e-12)
     assert_close(moments.variance, float(np.var((clicks - ratio * impressions) / impressions.mean(), ddof=1)), 1e-9)
-
-
-def test_ratio_with_zero_denominator_is_undefined_like_gbstats_test_get_metric_dfs_ratio_zero_denom():
-    # gbstats tests/test_gbstats.py::TestAnalyzeMetricDfFrequentist::test_get_metric_dfs_ratio_zero_denom
-    control = {**RATIO_CONTROL, "denominator_sum": 0, "denominator_sum_squares": 0, "sum_products": 0}
-    row = one_metric("ratio", control, RATIO_TREATMENT)
-    assert row["control_mean"] is None
-    assert_published(row["variant_mean"], 0.6, 9)
-    assert row["relative"] == {"estimate": None, "ci": [None, None], "p_value": None}
-    assert row["absolute"] == {"estimate": None, "ci": [None, None], "p_value": None}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -310,6 +290,234 @@ def test_cuped_absolute_test_is_welch_on_the_adjusted_values():
     # CUPED narrows the CI compared with the same data without the covariate
     plain = one_metric("mean", mean_stats(y_a), mean_stats(y_b))
     assert row["absolute"]["ci"][1] - row["absolute"]["ci"][0] < plain["absolute"]["ci"][1] - plain["absolute"]["ci"][0]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CUPED on ratio metrics (gbstats RegressionAdjustedRatioStatistic)
+
+
+# gbstats tests/frequentist/test_tests.py::TestTwoSidedTTest::test_two_sided_ttest_test_runs_ratio_ra (gbstats
+# argument -> our field: m_statistic_post -> sum, sum_squares; d_statistic_post -> denominator_sum(_squares);
+# m_statistic_pre -> covariate_sum(_squares); d_statistic_pre -> denominator_pre_sum(_squares);
+# m_post_d_post -> sum_products; m_post_m_pre -> sum_products_covariate; the other products keep gbstats' column
+# names: m_pre_d_pre -> main_pre_denominator_pre_sum_product, m_post_d_pre -> main_post_denominator_pre_sum_product,
+# m_pre_d_post -> main_pre_denominator_post_sum_product, d_post_d_pre -> denominator_post_denominator_pre_sum_product)
+RATIO_RA_CONTROL = {
+    "n": 100, "sum": 485.112236689623, "sum_squares": 2715.484666118136, "denominator_sum": 679.9093275844917,
+    "denominator_sum_squares": 4939.424001640236, "sum_products": 3602.146836776702,
+    "covariate_sum": 192.59138069991536, "covariate_sum_squares": 460.076026390857,
+    "sum_products_covariate": 1113.6215759318352, "denominator_pre_sum": 290.1398399750233,
+    "denominator_pre_sum_squares": 920.9461385038898, "main_pre_denominator_pre_sum_product": 634.239482353647,
+    "main_post_denominator_pre_sum_product": 1559.2878434944676,
+    "main_pre_denominator_post_sum_product": 1460.3181079276983,
+    "denominator_post_denominator_pre_sum_product": 2130.9404074446747,
+}
+RATIO_RA_TREATMENT = {
+    "n": 100, "sum": 514.7757826608777, "sum_squares": 2994.897482705013, "denominator_sum": 705.4090874383759,
+    "denominator_sum_squares": 5291.36604146392, "sum_products": 3918.1561431600717,
+    "covariate_sum": 206.94157227402536, "covariate_sum_squares": 514.2903702246757,
+    "sum_products_covariate": 1237.0953021125997, "denominator_pre_sum": 302.54389139107326,
+    "denominator_pre_sum_squares": 994.4506208125663, "main_pre_denominator_pre_sum_product": 698.4173425817908,
+    "main_post_denominator_pre_sum_product": 1701.0287270040265,
+    "main_pre_denominator_post_sum_product": 1604.0759503266522,
+    "denominator_post_denominator_pre_sum_product": 2292.081739775257,
+}
+
+
+def test_ratio_cuped_matches_gbstats_test_two_sided_ttest_test_runs_ratio_ra():
+    # gbstats tests/frequentist/test_tests.py::TestTwoSidedTTest::test_two_sided_ttest_test_runs_ratio_ra
+    row = one_metric("ratio", RATIO_RA_CONTROL, RATIO_RA_TREATMENT)
+    assert_published(row["relative"]["estimate"], -0.0007, 5)
+    assert_published(row["relative"]["ci"][0], -0.00841, 5)
+    assert_published(row["relative"]["ci"][1], 0.00700, 5)
+    assert_published(row["relative"]["p_value"], 0.85771, 5)
+    # uplift.stddev 0.00391: the standard error is the CI half-width over t_{0.975, df}; df is not published, but
+    # with 200 units it is between 100 and 400, so the standard errors that half-width allows must meet 0.00391
+    half_width = (row["relative"]["ci"][1] - row["relative"]["ci"][0]) / 2
+    widest, narrowest = half_width / scipy_stats.t.ppf(0.975, 400), half_width / scipy_stats.t.ppf(0.975, 100)
+    assert narrowest <= 0.00391 + 0.000005 and widest >= 0.00391 - 0.000005
+
+
+def test_ratio_cuped_matches_gbstats_test_analyze_metric_df_ratio_ra():
+    # gbstats tests/test_gbstats.py::TestAnalyzeMetricDfRegressionAdjustment::test_analyze_metric_df_ratio_ra
+    # (its RATIO_RA_STATISTICS_DF repeats these sums, two products of variation "one" differing in the 15th digit)
+    treatment = {**RATIO_RA_TREATMENT, "main_pre_denominator_post_sum_product": 1604.075950326651,
+                 "main_pre_denominator_pre_sum_product": 698.4173425817913}
+    row = one_metric("ratio", RATIO_RA_CONTROL, treatment)
+    assert_published(row["control_mean"], 0.713495487, 9)
+    assert_published(row["variant_mean"], 0.729754963, 9)
+    assert_published(row["relative"]["estimate"], -0.000701483, 9)
+    assert_published(row["relative"]["p_value"], 0.857710405, 9)
+
+
+def ratio_cuped_stats(m_post: np.ndarray, d_post: np.ndarray, m_pre: np.ndarray, d_pre: np.ndarray) -> dict:
+    return {"n": len(m_post), "sum": float(m_post.sum()), "sum_squares": float((m_post**2).sum()),
+            "denominator_sum": float(d_post.sum()), "denominator_sum_squares": float((d_post**2).sum()),
+            "sum_products": float((m_post * d_post).sum()),
+            "covariate_sum": float(m_pre.sum()), "covariate_sum_squares": float((m_pre**2).sum()),
+            "sum_products_covariate": float((m_post * m_pre).sum()),
+            "denominator_pre_sum": float(d_pre.sum()), "denominator_pre_sum_squares": float((d_pre**2).sum()),
+            "main_pre_denominator_pre_sum_product": float((m_pre * d_pre).sum()),
+            "main_post_denominator_pre_sum_product": float((m_post * d_pre).sum()),
+            "main_pre_denominator_post_sum_product": float((m_pre * d_post).sum()),
+            "denominator_post_denominator_pre_sum_product": float((d_post * d_pre).sum())}
+
+
+def test_ratio_cuped_absolute_test_is_welch_on_the_linearized_adjusted_units():
+    # Written out from raw units, independently of the engine: each unit's post-period ratio linearized around
+    # its arm's means, Q_i = M_i / D - R D_i / D, likewise P_i for the pre-period; theta regresses Q on P within
+    # the arms (covariances and variances summed over the two arms), and the absolute test is Welch's on
+    # Q_i - theta P_i with the estimate R_b - R_a - theta (R'_b - R'_a).
+    rng = np.random.default_rng(5)
+
+    def arm(n: int, lift: float) -> tuple[np.ndarray, ...]:
+        d_pre = rng.poisson(6, size=n) + 1.0
+        d_post = rng.poisson(6, size=n) + 1.0
+        skill = rng.beta(2, 6, size=n)
+        m_pre = rng.binomial(d_pre.astype(int), skill).astype(float)
+        m_post = rng.binomial(d_post.astype(int), np.clip(skill * (1 + lift), 0, 1)).astype(float)
+        return m_post, d_post, m_pre, d_pre
+
+    a, b = arm(400, 0.0), arm(380, 0.15)
+
+    def linearized(m: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return m / d.mean() - (m.sum() / d.sum()) * d / d.mean()
+
+    q_a, p_a, q_b, p_b = linearized(a[0], a[1]), linearized(a[2], a[3]), linearized(b[0], b[1]), linearized(b[2], b[3])
+    theta = (np.cov(q_a, p_a)[0, 1] + np.cov(q_b, p_b)[0, 1]) / (np.var(p_a, ddof=1) + np.var(p_b, ddof=1))
+    adjusted_a, adjusted_b = q_a - theta * p_a, q_b - theta * p_b
+    ratio = {name: s[0].sum() / s[1].sum() - theta * s[2].sum() / s[3].sum() for name, s in (("a", a), ("b", b))}
+    estimate = ratio["b"] - ratio["a"]
+    welch = scipy_stats.ttest_ind(adjusted_b, adjusted_a, equal_var=False)
+    se = math.sqrt(np.var(adjusted_a, ddof=1) / len(adjusted_a) + np.var(adjusted_b, ddof=1) / len(adjusted_b))
+    row = one_metric("ratio", ratio_cuped_stats(*a), ratio_cuped_stats(*b))
+    assert_close(row["absolute"]["estimate"], estimate, 1e-9)
+    half_width = float(scipy_stats.t.ppf(0.975, welch.df)) * se
+    assert_close(row["absolute"]["ci"][0], estimate - half_width, 1e-9)
+    assert_close(row["absolute"]["ci"][1], estimate + half_width, 1e-9)
+    assert_close(row["absolute"]["p_value"], 2 * float(scipy_stats.t.sf(abs(estimate) / se, welch.df)))
+    assert_close(row["control_mean"], a[0].sum() / a[1].sum(), 1e-12)
+    # the adjustment narrows the CI compared with the same units without their pre-period
+    plain = one_metric("ratio", *({k: v for k, v in ratio_cuped_stats(*s).items() if k in RATIO_FIELDS_PLAIN}
+                                  for s in (a, b)))
+    assert row["absolute"]["ci"][1] - row["absolute"]["ci"][0] < plain["absolute"]["ci"][1] - plain["absolute"]["ci"][0]
+
+
+RATIO_FIELDS_PLAIN = ("n", "sum", "sum_squares", "denominator_sum", "denominator_sum_squares", "sum_products")
+
+
+def test_ratio_cuped_without_a_pre_period_is_the_unadjusted_ratio_test():
+    # gbstats: every pre-period sum 0 -> the gradient is 0, compute_theta_regression_adjusted_ratio returns 0 and
+    # create_theta_adjusted_statistics falls back to RatioStatistic, so the published values of
+    # tests/test_gbstats.py::TestAnalyzeMetricDfFrequentist::test_get_metric_dfs_frequentist_ratio hold
+    no_pre = {"covariate_sum": 0, "covariate_sum_squares": 0, "sum_products_covariate": 0, "denominator_pre_sum": 0,
+              "denominator_pre_sum_squares": 0, "main_pre_denominator_pre_sum_product": 0,
+              "main_post_denominator_pre_sum_product": 0, "main_pre_denominator_post_sum_product": 0,
+              "denominator_post_denominator_pre_sum_product": 0}
+    row = one_metric("ratio", {**RATIO_CONTROL, **no_pre}, {**RATIO_TREATMENT, **no_pre})
+    assert_published(row["control_mean"], 0.529411765, 9)
+    assert_published(row["relative"]["estimate"], 0.133333333, 9)
+    assert_published(row["relative"]["p_value"], 0.610663339, 9)
+
+
+def test_cuped_with_a_covariate_that_does_not_vary_is_the_unadjusted_test():
+    # gbstats models/statistics.py compute_theta: a pooled pre-period variance of 0 gives theta 0, and
+    # create_theta_adjusted_statistics then tests the post-period statistics alone: the published values of
+    # tests/test_gbstats.py::TestAnalyzeMetricDfFrequentist::test_get_metric_dfs_frequentist hold with a
+    # covariate of 1 for every unit (tests/test_shared_models.py::TestComputeTheta::test_returns_0_no_variance
+    # publishes theta 0 for an all-zero one)
+    control = {"n": 100, "sum": 270, "sum_squares": 848.79, "covariate_sum": 100, "covariate_sum_squares": 100,
+               "sum_products_covariate": 270}
+    treatment = {"n": 120, "sum": 300, "sum_squares": 869, "covariate_sum": 120, "covariate_sum_squares": 120,
+                 "sum_products_covariate": 300}
+    row = one_metric("mean", control, treatment)
+    assert_published(row["relative"]["estimate"], -0.074074074, 9)
+    assert_published(row["relative"]["p_value"], 0.145219005, 9)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Degenerate cases: gbstats' default ("uninformative") result
+#
+# gbstats frequentist/tests.py TTest._default_output returns expected=0, ci=(0, 0), pValue=1 whenever
+# models/tests.py EffectMoments.compute_result reports an error: a variant's variance <= 0, the difference's
+# variance <= 0, or the control's mean (adjusted or unadjusted) equal to 0. The check does not depend on the
+# difference type, so the absolute result is the default as well as the relative one.
+
+
+DEFAULT = {"estimate": 0.0, "ci": [0.0, 0.0], "p_value": 1.0}
+
+
+@pytest.mark.parametrize(("kind", "control", "treatment", "means"), [
+    # tests/frequentist/test_tests.py::TestTwoSidedTTest::test_two_sided_ttest_missing_variance: sums over n = 2
+    # that give a negative variance
+    pytest.param("mean", {"n": 2, "sum": 1396.87, "sum_squares": 52377.9767}, GB_TREATMENT, (698.435, 0.7),
+                 id="negative-variance"),
+    # tests/test_gbstats.py::TestAnalyzeMetricDfFrequentist::test_get_metric_dfs_zero_val (ONE_USER_DF): one unit
+    # in the variant, whose variance is 0 for n <= 1; published cr 6.666666667 and 1, expected 0, pValue 1
+    pytest.param("mean", {"n": 3, "sum": 20, "sum_squares": 443}, {"n": 1, "sum": 1, "sum_squares": 1},
+                 (20 / 3, 1.0), id="one-unit"),
+    # no unit at all: SampleMeanStatistic.mean is 0 when n == 0, its variance 0
+    pytest.param("mean", {"n": 0, "sum": 0, "sum_squares": 0}, GB_TREATMENT, (0.0, 0.7), id="no-unit"),
+    # tests/frequentist/test_post_strat.py::TestPostStratification::test_zero_negative_variance, strata summed:
+    # every value 0 in both arms
+    pytest.param("mean", {"n": 86, "sum": 0, "sum_squares": 0}, {"n": 117, "sum": 0, "sum_squares": 0}, (0.0, 0.0),
+                 id="zero-variance-both-arms"),
+    # ...::test_baseline_variation_zero, strata summed: a control mean of 0 with a positive variance
+    pytest.param("mean", {"n": 86, "sum": 0, "sum_squares": 20}, {"n": 117, "sum": 0, "sum_squares": 20},
+                 (0.0, 0.0), id="control-mean-zero"),
+    # ProportionStatistic.variance = p (1 - p) is 0 for a control that never converts (and then its mean is 0)
+    pytest.param("proportion", {"n": 50, "sum": 0}, {"n": 50, "sum": 5}, (0.0, 0.1), id="proportion-none"),
+    # ... and for a control where everyone converts (mean 1, variance 0)
+    pytest.param("proportion", {"n": 50, "sum": 50}, {"n": 50, "sum": 45}, (1.0, 0.9), id="proportion-all"),
+    # tests/test_gbstats.py::TestAnalyzeMetricDfFrequentist::test_get_metric_dfs_ratio_zero_denom: the control's
+    # denominator sums to 0 (RatioStatistic.mean 0, variance 0); published cr 0 and 0.6, expected 0, pValue 1
+    pytest.param("ratio", {**RATIO_CONTROL, "denominator_sum": 0, "denominator_sum_squares": 0, "sum_products": 0},
+                 {**RATIO_TREATMENT, "sum": 300, "denominator_sum": 500}, (0.0, 0.6), id="ratio-zero-denominator"),
+    # a ratio over one unit: RatioStatistic.variance is 0 for n <= 1
+    pytest.param("ratio", {"n": 1, "sum": 2, "sum_squares": 4, "denominator_sum": 4, "denominator_sum_squares": 16,
+                           "sum_products": 8}, RATIO_TREATMENT, (0.5, 0.6), id="ratio-one-unit"),
+    # ...::test_baseline_variation_adjusted_zero, strata summed: CUPED with an unadjusted control mean of 0
+    pytest.param("mean", {"n": 86, "sum": 0, "sum_squares": 5377.811252605509 + 30546.63404187155,
+                          "covariate_sum": 104.90748970535698 + 315.83926510817054,
+                          "covariate_sum_squares": 544.8528083123211 + 1578.8689285910423,
+                          "sum_products_covariate": 1709.8485612477339 + 6938.770455871619},
+                 {"n": 117, "sum": 0, "sum_squares": 12249.255519049513 + 45000.287664918586,
+                  "covariate_sum": 205.17072061676208 + 377.29540367369503,
+                  "covariate_sum_squares": 1040.6742753852225 + 1981.0803020754106,
+                  "sum_products_covariate": 3561.161673449451 + 9428.146405105292}, (0.0, 0.0),
+                 id="cuped-control-mean-zero"),
+    # ratio CUPED whose control denominator is 0 in the pre-period: RegressionAdjustedRatioStatistic.nabla is 0,
+    # so its variance is 0
+    pytest.param("ratio", {**RATIO_RA_CONTROL, "denominator_pre_sum": 0, "denominator_pre_sum_squares": 0,
+                           "main_pre_denominator_pre_sum_product": 0, "main_post_denominator_pre_sum_product": 0,
+                           "denominator_post_denominator_pre_sum_product": 0},
+                 RATIO_RA_TREATMENT, (0.713495487, 0.729754963), id="ratio-cuped-zero-pre-denominator"),
+])
+def test_degenerate_cases_return_gbstats_default_result(kind, control, treatment, means):
+    row = one_metric(kind, control, treatment)
+    assert row["absolute"] == DEFAULT
+    assert row["relative"] == DEFAULT
+    assert row["p_value_adjusted"] == 1.0  # a family of one, correction "none"
+    assert_close(row["control_mean"], means[0], 1e-9)
+    assert_close(row["variant_mean"], means[1], 1e-9)
+    json.dumps(row, allow_nan=False)
+
+
+def test_a_control_mean_of_zero_gives_the_default_result_for_a_negative_baseline_too():
+    # the check is `stat_a.mean == 0`, nothing about the sign: a control of -1 and +1 has mean 0
+    row = one_metric("mean", {"n": 2, "sum": 0, "sum_squares": 2}, {"n": 3, "sum": 3, "sum_squares": 5})
+    assert row["absolute"] == DEFAULT and row["relative"] == DEFAULT
+
+
+def test_a_negative_control_mean_divides_the_relative_lift_by_its_magnitude():
+    # gbstats utils.frequentist_diff: (mean_b - mean_a) / abs(mean_a) (tests/test_utils.py::
+    # test_relative_negative_baseline_keeps_direction); -10 -> -5 is a +50 % lift
+    n = 1000
+    control = {"n": n, "sum": -10.0 * n, "sum_squares": (100 + 4) * n}
+    treatment = {"n": n, "sum": -5.0 * n, "sum_squares": (25 + 4) * n}
+    row = one_metric("mean", control, treatment)
+    assert_close(row["relative"]["estimate"], 0.5, 1e-12)
+    assert row["absolute"]["estimate"] > 0
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -416,13 +624,14 @@ def test_correction_family_is_goal_metrics_times_non_control_variants():
     assert [r["p_value_adjusted"] for r in bh[4:]] == [None, None]
 
 
-def test_undefined_p_values_stay_out_of_the_family():
+def test_default_p_values_of_one_are_in_the_family():
+    # GrowthBook's setAdjustedPValuesOnResults adjusts every p-value gbstats returned, its default 1 included.
     spec = three_variant_spec("holm")
     spec["metrics"][0]["stats"]["b"] = {"n": 1, "sum": 1}
     results = analyze(spec)["results"]
-    assert results[1]["relative"]["p_value"] is None and results[1]["p_value_adjusted"] is None
+    assert results[1]["relative"]["p_value"] == 1 and results[1]["p_value_adjusted"] == 1
     defined = [results[i]["relative"]["p_value"] for i in (0, 2, 3)]
-    assert_close(results[(0, 2, 3)[defined.index(min(defined))]]["p_value_adjusted"], min(1.0, 3 * min(defined)))
+    assert_close(results[(0, 2, 3)[defined.index(min(defined))]]["p_value_adjusted"], min(1.0, 4 * min(defined)))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -436,12 +645,6 @@ def test_output_is_strict_json_and_has_the_contract_keys():
     assert set(result["results"][0]) == {"metric", "variant", "control_mean", "variant_mean", "absolute", "relative",
                                          "p_value_adjusted"}
     assert set(result["results"][0]["absolute"]) == {"estimate", "ci", "p_value"}
-
-
-def test_zero_control_mean_leaves_relative_undefined_and_absolute_defined():
-    row = one_metric("proportion", {"n": 50, "sum": 0}, {"n": 50, "sum": 5})
-    assert row["relative"] == {"estimate": None, "ci": [None, None], "p_value": None}
-    assert_close(row["absolute"]["estimate"], 0.1, 1e-12)
 
 
 def valid_spec() -> dict:
@@ -479,7 +682,10 @@ def _set(path: tuple, value) -> callable:
     (_set(("variants", 1, "units"), -1), "variants[1].units: expected a non-negative integer"),
     (_set(("variants", ), [{"name": "control", "weight": 1, "units": 5}]), "variants: expected at least 2"),
     (_set(("metrics", 0, "stats", "other"), {}), "metrics[0].stats.other: unknown field"),
-    (_set(("metrics", 1, "stats", "control", "covariate_sum"), 3), "metrics[1].stats.control.covariate_sum: CUPED"),
+    (_set(("metrics", 1, "stats", "control", "covariate_sum"), 3),
+     "metrics[1].stats.control.covariate_sum_squares: missing"),
+    (_set(("metrics", 1, "stats", "control", "denominator_pre_sum"), 3),
+     "metrics[1].stats.control.covariate_sum: missing"),
     (_set(("metrics", 0, "stats", "control", "covariate_sum"), 3),
      "metrics[0].stats.control.covariate_sum_squares: missing"),
     (_set(("metrics", 0, "stats", "control", "sum"), float("nan")), "metrics[0].stats.control.sum: expected a finite"),
