@@ -5,9 +5,10 @@ all derive their job lists and edges from this module, so adding a job is one li
 Pure data on purpose: the DAGs import this module while Airflow parses them, so it imports nothing beyond
 the standard library (no Spark, no lake, no I/O).
 
-Two DAGs, two mappings:
+Three DAGs, three mappings:
 - `UPSTREAMS`, the daily DAG (`mutuals_daily`): the batch layer and the daily report, whose edges order
   the runs of one day.
+- `TRAINING_UPSTREAMS`, the training DAG (`mutuals_training`, weekly): `train` and its promotion gate.
 - `EXPERIMENT_REPORT_UPSTREAMS`, the experiment report DAG (`mutuals_experiment_report`): it reads days
   the daily DAG publishes, but lives apart so that re-running an experiment's analysis never re-runs or
   blocks the batch layer; a run that starts before its inputs are published fails with exit 10 and retries.
@@ -25,7 +26,7 @@ UPSTREAMS: dict[str, tuple[str, ...]] = {
     "graph": ("ingest",),
     "candidates": ("graph",),
     "features": ("candidates",),
-    "recs": ("candidates",),
+    "recs": ("features",),
     "labels": ("ingest",),
     "daily_report": ("labels", "recs"),
     "samples": ("labels", "features"),
@@ -37,17 +38,24 @@ EXPERIMENT_REPORT_UPSTREAMS: dict[str, tuple[str, ...]] = {
     "experiment_report": (),
 }
 
+# The model training DAG: its own (weekly) schedule; it reads the samples, features and graph days the daily
+# DAG publishes, and a new champion is picked up by the next day's recs.
+TRAINING_UPSTREAMS: dict[str, tuple[str, ...]] = {
+    "train": (),
+}
+
 # dag_id -> its jobs and their upstreams.
 DAGS: dict[str, dict[str, tuple[str, ...]]] = {
     "mutuals_daily": UPSTREAMS,
     "mutuals_experiment_report": EXPERIMENT_REPORT_UPSTREAMS,
+    "mutuals_training": TRAINING_UPSTREAMS,
 }
 
 # The order one process runs the jobs of a day in (a backfill of the daily DAG).
 JOB_ORDER: tuple[str, ...] = tuple(UPSTREAMS)
 
 # Every job of every DAG, daily ones first: what `mutuals run` and the demo know.
-ALL_JOBS: tuple[str, ...] = JOB_ORDER + tuple(EXPERIMENT_REPORT_UPSTREAMS)
+ALL_JOBS: tuple[str, ...] = JOB_ORDER + tuple(EXPERIMENT_REPORT_UPSTREAMS) + tuple(TRAINING_UPSTREAMS)
 
 
 def downstreams(upstreams: dict[str, tuple[str, ...]] = UPSTREAMS) -> dict[str, set[str]]:
@@ -85,6 +93,11 @@ DAG_OPTIONS: dict[str, DagOptions] = {
     "mutuals_experiment_report": DagOptions(
         "Experiment report: per-member lifts with CIs, CUPED and SRM, from the days mutuals_daily publishes",
         retries=6, retry_delay_minutes=20, tags=("mutuals", "spark", "daily", "experiments")),
+    # Weekly: a model needs days of final labels; the gate keeps the champion unless the new model earns it.
+    "mutuals_training": DagOptions(
+        "Model training: GBT on the final labels, held-out metrics beside LR and heuristic-v1, promotion gate "
+        "to the champion", schedule="@weekly", retries=3, retry_delay_minutes=30,
+        tags=("mutuals", "spark", "training")),
 }
 
 

@@ -117,7 +117,8 @@ def split_by_time(labelled: DataFrame, days: list[str], share: float, seed: int)
 
 
 def _in_total_order(frame: DataFrame) -> DataFrame:
-    return frame.orderBy(DS, MEMBER, CANDIDATE, LABEL)
+    """Every FEATURE_VALUES column present, rows in one order: the same rows give the same fit."""
+    return with_feature_columns(frame).orderBy(DS, MEMBER, CANDIDATE, LABEL)
 
 
 def fit_gbt(train: DataFrame, params: TrainParams) -> PipelineModel:

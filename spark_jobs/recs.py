@@ -1,11 +1,14 @@
-"""Top-K recommendations for date D from candidates/pairs ds=D -> recs/topk ds=D.
+"""Top-K recommendations for date D from features/pairs ds=D -> recs/topk ds=D.
 
-Scored by `ranking.heuristic` ("heuristic-v1", documented there): common connections first, then
-economic-graph overlap, then PPR; equal scores by candidate id ascending; ranks 1..K per member; pairs
-already connected in graph/edges ds=D are never recommended.
-Both inputs must be published for D (candidates and graph); a missing day fails, it never reads as empty.
+Scored by the champion of models/registry as of D (`--model VERSION` picks another registered version);
+with no champion yet (day one) by heuristic-v1 (`ranking.heuristic`). `model_version` says which scored
+each row. Existing connections (graph/edges ds=D) and the pairs the member dismissed or invited in the
+last 28 days (raw/events ds in [D-27, D]) are never recommended (`ranking.scorer`). Equal scores go by
+candidate id ascending; ranks run 1..K per member.
+features/pairs, graph/edges and raw/events must be published for D; earlier event days are read when
+published (a young lake has fewer). A missing day fails, it never reads as empty.
 
-    spark-submit spark_jobs/recs.py --date D --lake ROOT [--top-k 20]
+    spark-submit spark_jobs/recs.py --date D --lake ROOT [--top-k 20] [--model VERSION]
     mutuals run recs --date D --lake ROOT
 """
 
@@ -14,33 +17,56 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
-from ranking.heuristic import DEFAULT_TOP_K, MODEL_VERSION, top_k_recommendations
+from ranking import registry
+from ranking.heuristic import DEFAULT_TOP_K
+from ranking.heuristic import MODEL_VERSION as HEURISTIC
+from ranking.scorer import connected_pairs, recent_action_window, recently_acted_pairs, top_k_by_score
+from ranking.training import heuristic_scores, model_scores
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = job_parser("recs", __doc__)
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
                         help="recommendations kept per member (default %(default)s)")
+    parser.add_argument("--model", default=None,
+                        help="a registered model version to score with (default: the champion as of --date)")
     return parser
 
 
+def scored_pairs(spark: SparkSession, lake: Lake, features: DataFrame,
+                 args: argparse.Namespace) -> tuple[DataFrame, str]:
+    """(features with `score`, the version that scored them)."""
+    chosen = (registry.require_version(spark, lake, args.model) if args.model is not None
+              else registry.champion(spark, lake, as_of=args.date))
+    if chosen is None:
+        return heuristic_scores(features), HEURISTIC
+    return features.transform(model_scores(registry.load_model(chosen["artifact"]))), chosen["version"]
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
     lake = Lake(args.lake)
-    pairs = lake.read_published(spark, "candidates/pairs", args.date)
+    features = lake.read_published(spark, "features/pairs", args.date)
     edges = lake.read_published(spark, "graph/edges", args.date)
+    first, last = recent_action_window(args.date)
+    events = lake.read_published_range(spark, "raw/events", first, last, required=[args.date])
+    scored, version = scored_pairs(spark, lake, features, args)
+    excluded = [connected_pairs(edges), recently_acted_pairs(events, args.date)]
     day = lake.day_run(spark, "recs", [args.date])
-    day.write_partition(pairs.transform(top_k_recommendations(args.top_k, edges)), "recs/topk", args.date)
+    day.write_partition(scored.transform(top_k_by_score(args.top_k, version, excluded)), "recs/topk", args.date)
     published = day.publish()
     written = lake.read(spark, "recs/topk", args.date)
     summary = {"job": "recs", "ds": args.date, "rows": published["tables"]["recs/topk"]["rows"][args.date],
-               "members": written.select("member_id").distinct().count(), "model_version": MODEL_VERSION,
-               "top_k": args.top_k, "run_id": published["run_id"]}
+               "members": written.select("member_id").distinct().count(), "model_version": version,
+               "top_k": args.top_k, "seconds": round(time.perf_counter() - started, 1),
+               "run_id": published["run_id"]}
     print(json.dumps(summary))
     return summary
 
