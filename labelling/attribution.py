@@ -30,12 +30,12 @@ Semantics (every window is a `Windows` field and a CLI option of the jobs):
   - dismissed: at least one dismiss is attributed to it;
   - provisional: the run's horizon (the end of run date R, R+1 00:00 UTC) is before
     impression_ts + invite_window_days + accept_window_days, i.e. some window is still open.
-* Point-in-time features: an impression on day D takes pair features from the newest whole partition of
-  candidates/pairs with ds < D (what the batch layer had published before serving D), never a per-pair
-  "latest row", and never D itself or later. `features_ds` names the partition consulted; `feature_age_s`
-  is impression_ts - (features_ds + 1 day, 00:00 UTC): the age since that partition was published at the
-  end of its day. A pair absent from that partition keeps its row with null features; a day with no
-  earlier partition has null features_ds and feature_age_s too.
+* Point-in-time features: an impression on day D takes every pair feature (`FEATURE_VALUES`) from the
+  newest whole partition of features/pairs with ds < D (what the batch layer had published before serving
+  D), never a per-pair "latest row", and never D itself or later. `features_ds` names the partition
+  consulted; `feature_age_s` is impression_ts - (features_ds + 1 day, 00:00 UTC): the age since that
+  partition was published at the end of its day. A pair absent from that partition keeps its row with
+  null features; a day with no earlier partition has null features_ds and feature_age_s too.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from mutuals.checks import require_columns
-from mutuals.tables import DS, EVENTS, LABELS_IMPRESSIONS, LABELS_UNATTRIBUTED, PAIR_FEATURES, TRAINING_SAMPLES
+from mutuals.tables import DS, EVENTS, FEATURE_VALUES, LABELS_IMPRESSIONS, LABELS_UNATTRIBUTED, TRAINING_SAMPLES
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -66,7 +66,7 @@ ATTRIBUTED_COLUMNS = (
 IMPRESSION_COLUMNS = (
     "impression_id", "request_id", "member_id", "candidate_id", "impression_ts", "surface", "position",
 )
-PAIR_FEATURE_COLUMNS = tuple(f.name for f in PAIR_FEATURES.fields)
+FEATURE_COLUMNS = tuple(f.name for f in FEATURE_VALUES.fields)
 
 
 @dataclass(frozen=True)
@@ -311,17 +311,15 @@ def label_impressions(attributed: DataFrame, windows: Windows, run_date: str) ->
 
 
 # -------------------------------------------------------------------------------- point-in-time features
-def point_in_time_features(pairs: DataFrame) -> Transform:
+def point_in_time_features(features: DataFrame) -> Transform:
     """labels/impressions rows (with `ds`) -> training/samples rows: each label day D joined with the
-    newest candidates/pairs partition whose ds < D (whole partition, see the module docstring).
+    newest features/pairs partition whose ds < D (whole partition, see the module docstring).
 
-    `pairs` carries `ds`, member_id, candidate_id and the pair features; it may hold any partitions,
-    including D and later, which are never used for day D."""
-    require_columns(pairs, [DS, "member_id", "candidate_id", *PAIR_FEATURE_COLUMNS], "point_in_time_features")
-    feature_days = pairs.select(F.col(DS).alias("features_ds")).distinct()
-    features = pairs.select(
-        F.col(DS).alias("features_ds"), "member_id", "candidate_id", *PAIR_FEATURE_COLUMNS
-    )
+    `features` carries `ds`, member_id, candidate_id and every `FEATURE_VALUES` column; it may hold any
+    partitions, including D and later, which are never used for day D."""
+    require_columns(features, [DS, "member_id", "candidate_id", *FEATURE_COLUMNS], "point_in_time_features")
+    feature_days = features.select(F.col(DS).alias("features_ds")).distinct()
+    by_day = features.select(F.col(DS).alias("features_ds"), "member_id", "candidate_id", *FEATURE_COLUMNS)
 
     def transform(labels: DataFrame) -> DataFrame:
         require_columns(labels, [DS, *(f.name for f in LABELS_IMPRESSIONS.fields)], "point_in_time_features")
@@ -335,12 +333,12 @@ def point_in_time_features(pairs: DataFrame) -> Transform:
         feature_age_s = F.unix_seconds(F.col("impression_ts")) - F.unix_seconds(published_at)
         return (
             labels.join(feature_day_of, on=DS, how="left")
-            .join(features, on=["features_ds", "member_id", "candidate_id"], how="left")
+            .join(by_day, on=["features_ds", "member_id", "candidate_id"], how="left")
             .select(
                 *[F.col(f.name).cast(f.dataType) for f in LABELS_IMPRESSIONS.fields],
                 F.col("features_ds").cast("string").alias("features_ds"),
                 feature_age_s.cast("long").alias("feature_age_s"),
-                *[F.col(f.name).cast(f.dataType) for f in PAIR_FEATURES.fields],
+                *[F.col(f.name).cast(f.dataType) for f in FEATURE_VALUES.fields],
                 DS,
             )
             .select(*[f.name for f in TRAINING_SAMPLES.fields], DS)

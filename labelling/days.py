@@ -54,6 +54,6 @@ def landed_by_end_of(run_date: str) -> Callable[[DataFrame], DataFrame]:
 
 
 def feature_partitions_for(published: Sequence[str], days: Sequence[str]) -> list[str]:
-    """The candidates/pairs partitions the sample days read: for each day, the newest one before it.
+    """The features/pairs partitions the sample days read: for each day, the newest one before it.
     Only an I/O bound: `point_in_time_features` picks the partition per day itself."""
     return sorted({max(older) for day in days if (older := [p for p in published if p < day])})

@@ -133,10 +133,6 @@ LABELS_UNATTRIBUTED = _schema(
     ("event_type", StringType(), False), ("ts", TimestampType(), False), ("request_id", StringType()),
     ("reason", StringType(), False),
 )
-PAIR_FEATURES = _schema(
-    ("common_connections", IntegerType()), ("coworker_overlap_days", IntegerType()),
-    ("schoolmate_overlap_days", IntegerType()), ("ppr_score", DoubleType()),
-)
 
 # ---------------------------------------------------------------- pair features (features/pairs)
 # One row per row of candidates/pairs ds=D, everything as of D. Column names are a contract: tools outside
@@ -159,10 +155,12 @@ FEATURES_PAIRS = StructType(
     [StructField("member_id", LongType(), False), StructField("candidate_id", LongType(), False)]
     + FEATURE_VALUES.fields
 )
+# A labelled impression of day D with every feature of its pair from the newest published features/pairs
+# partition before D (null features when the pair is not in it, or no partition precedes D).
 TRAINING_SAMPLES = StructType(
     LABELS_IMPRESSIONS.fields
     + [StructField("features_ds", StringType()), StructField("feature_age_s", LongType())]
-    + PAIR_FEATURES.fields
+    + FEATURE_VALUES.fields
 )
 
 # ---------------------------------------------------------------- model registry (models/registry)

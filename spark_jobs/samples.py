@@ -1,16 +1,16 @@
-"""samples: labels/impressions + candidates/pairs -> training/samples, for run date R.
+"""samples: labels/impressions + features/pairs -> training/samples, for run date R.
 
     spark-submit spark_jobs/samples.py --date R --lake ROOT [--lookback-days 3]
 
 * Same days as labels. The labels job rewrites label days R-L .. R for late data, so this job rebuilds
   the same sample days from them; late labels flow into samples on the next run.
-* Point in time. A sample of day D takes pair features from the newest candidates/pairs partition with
+* Point in time. A sample of day D takes every pair feature from the newest features/pairs partition with
   ds < D, the whole partition (what serving had on D), never a per-pair latest row and never D or later.
   See `labelling.attribution.point_in_time_features` for features_ds and feature_age_s.
 * Published inputs only. labels must be published for every sample day (the labels run for R publishes
-  R-L .. R). Feature partitions are the candidates days that were published: a day with no published
-  candidates partition before it (the lake's first days) gets null features, as before, and an unpublished
-  or half-written candidates partition is never read.
+  R-L .. R). Feature partitions are the features days that were published: a day with no published
+  features partition before it (the lake's first days) gets null features, and an unpublished or
+  half-written features partition is never read.
 * Exactly one sample per labelled impression, unique keys and no feature from the future are asserted by
   `quality.label_gates.check_samples` before the write; a failed gate leaves the published partitions as
   they were. The partitions R-L .. R are replaced in one commit.
@@ -36,7 +36,7 @@ from mutuals.lake import Lake
 from mutuals.tables import DS
 from quality.label_gates import check_samples
 
-LABELS_TABLE, SAMPLES_TABLE, PAIRS_TABLE = "labels/impressions", "training/samples", "candidates/pairs"
+LABELS_TABLE, SAMPLES_TABLE, FEATURES_TABLE = "labels/impressions", "training/samples", "features/pairs"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,9 +50,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
     lake = Lake(args.lake)
     days = recompute_days(args.date, args.lookback_days)
     labels = lake.read_published_range(spark, LABELS_TABLE, days[0], days[-1], required=days)
-    feature_days = feature_partitions_for(lake.published_days(spark, PAIRS_TABLE, end=days[-1]), days)
-    pairs = lake.read_or_empty(spark, PAIRS_TABLE).where(F.col(DS).isin(feature_days))
-    samples = labels.transform(point_in_time_features(pairs)).persist()
+    feature_days = feature_partitions_for(lake.published_days(spark, FEATURES_TABLE, end=days[-1]), days)
+    features = lake.read_or_empty(spark, FEATURES_TABLE).where(F.col(DS).isin(feature_days))
+    samples = labels.transform(point_in_time_features(features)).persist()
     try:
         label_rows = labels.count()
         check_samples(samples, label_rows)
