@@ -2,7 +2,8 @@
 
 It is the smallest honest end-to-end run: the same job modules and `main()` entrypoints that Airflow
 spark-submits, sharing one local session, followed by a summary of rows and quarantined rows per table,
-the report pages and the ranker experiment's invite lift.
+the report pages and the ranker experiment's invite lift, then one training run on the last day with the
+held-out metrics of the model beside logistic regression's and heuristic-v1's.
 
 The jobs are those of both DAGs (`mutuals.pipeline.ALL_JOBS`) whose module exists. The reports are leaves
 nothing else reads, so a report that refuses a day (an expected failure: it writes a NOT PUBLISHED page
@@ -27,7 +28,7 @@ from demo.served import print_served_sample
 from mutuals.cli import available_jobs
 from mutuals.errors import MutualsError
 from mutuals.lake import PUBLICATIONS, Lake
-from mutuals.pipeline import EXPERIMENT_REPORT_UPSTREAMS
+from mutuals.pipeline import EXPERIMENT_REPORT_UPSTREAMS, TRAINING_UPSTREAMS
 from mutuals.session import build_session
 from mutuals.tables import TABLES
 from synthetic.experiments import RANKER
@@ -36,6 +37,11 @@ DEFAULT_START = "2026-01-01"
 # Jobs whose expected failure the demo reports and survives: nothing downstream reads their output.
 REPORT_JOBS = frozenset({"daily_report", *EXPERIMENT_REPORT_UPSTREAMS})
 EXPERIMENTS_TABLE = "reports/experiments"
+# Training has its own schedule: the demo runs it once, after the last day. Three days close no 21-day label
+# window, so it learns which candidate pairs connect the next day (features of D-1, edges of D).
+TRAIN_ARGS = ("--label", "connected", "--horizon-days", "1")
+SCORERS = (("model", "GBT (new model)"), ("champion", "champion before"), ("logistic_regression", "logistic reg."),
+           ("heuristic-v1", "heuristic-v1"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +164,37 @@ def invite_lift_line(row: dict) -> str:
             f"{num(row['absolute_ci_high'])}), p adjusted {p_value}, {row['units']} members{trust}")
 
 
+def run_training(lake_root: str, ds: str) -> dict | None:
+    """Train on day `ds` and print the held-out metrics of the model beside its baselines; None if refused
+    for want of data (printed, the demo goes on: nothing else reads the registry within the demo)."""
+    print(f"-- train {ds}", flush=True)
+    try:
+        summary = importlib.import_module("spark_jobs.train").main(["--date", ds, "--lake", lake_root, *TRAIN_ARGS])
+    except MutualsError as refused:
+        print(f"   train {ds}: {type(refused).__name__}: {refused}", flush=True)
+        return None
+    print_training(summary)
+    return summary
+
+
+def print_training(summary: dict) -> None:
+    """One small table: AUC-ROC, AUC-PR, log loss, recall@K, NDCG@K per scorer on the held-out day."""
+    k = next((key.split("@")[1] for key in summary["model"] if key.startswith("recall@")), "20")
+    print(f"\nmodel {summary['version']} ({summary['label']} label, held-out day {summary['eval_ds']}, "
+          f"{summary['model']['rows']} held-out pairs, {summary['model']['positives']} positive): "
+          f"{summary['status']} ({summary['reason']})")
+    print(f"{'scorer':<20}{'AUC-ROC':>9}{'AUC-PR':>9}{'log loss':>10}{'recall@' + k:>11}{'NDCG@' + k:>9}")
+
+    def cell(value: float | None, width: int) -> str:
+        return f"{'n/a':>{width}}" if value is None else f"{value:>{width}.4f}"
+
+    for key, name in SCORERS:
+        if key in summary:
+            m = summary[key]
+            print(f"{name:<20}{cell(m['auc_roc'], 9)}{cell(m['auc_pr'], 9)}{cell(m['log_loss'], 10)}"
+                  f"{cell(m.get('recall@' + k), 11)}{cell(m.get('ndcg@' + k), 9)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     lake_root = str(Path(args.lake).resolve())
@@ -171,10 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     timings = {"generate": time.monotonic() - began}
     spark = build_session("mutuals-demo")
     jobs = available_jobs()
-    timings.update(run_pipeline(lake_root, days(args.start, args.days), jobs))
+    daily_jobs = [job for job in jobs if job not in TRAINING_UPSTREAMS]
+    timings.update(run_pipeline(lake_root, days(args.start, args.days), daily_jobs))
     print_summary(spark, Lake(lake_root), timings)
     last_day = days(args.start, args.days)[-1]
     if "push" in jobs:
         print_served_sample(lake_root, last_day)
     print_reports(spark, Lake(lake_root), last_day)
+    if "train" in jobs and args.days > 1:
+        run_training(lake_root, last_day)
     return 0

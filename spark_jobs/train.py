@@ -35,7 +35,7 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mutuals.errors import MissingInput, run_and_exit_code
+from mutuals.errors import BadInput, MissingInput, run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import PUBLICATIONS, Lake, days_between, writer_of
 from mutuals.tables import DS, JOB
@@ -62,6 +62,20 @@ SAMPLES, FEATURES, EDGES = "training/samples", "features/pairs", "graph/edges"
 
 class NoFinalLabels(MissingInput):
     """The training window holds no labelled row whose label windows have closed."""
+
+
+class SingleClassTraining(BadInput):
+    """The training rows are all positive or all negative: nothing to learn, no model is registered."""
+
+
+def require_two_classes(train: DataFrame, eval_ds: str) -> int:
+    """The training rows' count, after checking both labels occur."""
+    counts = train.agg(F.count(F.lit(1)).alias("rows"), F.sum("label").alias("positives")).first()
+    rows, positives = int(counts["rows"]), int(counts["positives"] or 0)
+    if positives == 0 or positives == rows:
+        raise SingleClassTraining(f"training rows (held-out day {eval_ds}): {rows} rows, {positives} positive; "
+                                  f"a model needs both labels")
+    return rows
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,8 +193,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     try:
         days = labelled_days(rows, params, args.date)
         train, held_out, eval_ds = split_by_time(rows, days, params.holdout_share, params.seed)
+        train_rows = require_two_classes(train, eval_ds)
         gbt, metrics = evaluate_all(spark, lake, train, held_out, params, args.date)
-        train_rows = train.count()
     finally:
         rows.unpersist()
     champion_auc = metrics["champion"]["auc_roc"] if "champion" in metrics else None
