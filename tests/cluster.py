@@ -135,7 +135,19 @@ class StandaloneCluster:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             _signal_group(process.pid, signal.SIGKILL)  # also an executor left behind by its worker
             process.wait(timeout=10)
+        # spark-class's helper shells are reaped by init a moment after their group dies
+        deadline = time.monotonic() + 10
+        while any(group_alive(p.pid) for p in self.processes) and time.monotonic() < deadline:
+            time.sleep(0.1)
         self.processes.clear()
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _signal_group(pgid: int, signum: int) -> None:
