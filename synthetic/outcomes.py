@@ -27,10 +27,10 @@ COWORKER_WEIGHT, COWORKER_FULL_DAYS = 1.2, 365  # 1.2 * min(overlap days / 365, 
 # position effect P(p) = 1.1 * exp(-(p - 1) / 2.5): position 1 best, flat from about position 6
 POSITION_WEIGHT, POSITION_SCALE = 1.1, 2.5
 
-CLICK_BASE, CLICK_FATIGUE, CLICK_DISMISSED = -3.7, 0.45, 2.5
+CLICK_BASE, CLICK_FATIGUE, CLICK_DISMISSED = -3.7, 0.6, 2.5
 INVITE_CLICKED_BASE, INVITE_CLICKED_AFFINITY = -1.9, 0.8
 INVITE_UNCLICKED_BASE, INVITE_UNCLICKED_POSITION = -5.4, 0.5
-INVITE_FATIGUE, INVITE_DISMISSED = 0.3, 3.0
+INVITE_FATIGUE, INVITE_DISMISSED = 0.4, 3.0
 DISMISS_BASE, DISMISS_AFFINITY, DISMISS_POSITION, DISMISS_FATIGUE = -2.8, 0.5, 0.6, 0.3
 ACCEPT_BASE, ACCEPT_AFFINITY = -0.4, 0.8
 
@@ -56,14 +56,14 @@ def position_effect(position: np.ndarray) -> np.ndarray:
 
 def click_probability(a: np.ndarray, position: np.ndarray, shown_before: np.ndarray,
                       dismissed_before: np.ndarray) -> np.ndarray:
-    """sigma(-3.4 + A + P - 0.45 s - 2.5 d)."""
+    """sigma(-3.7 + A + P - 0.6 s - 2.5 d)."""
     return sigmoid(CLICK_BASE + a + position_effect(position) - CLICK_FATIGUE * shown_before
                    - CLICK_DISMISSED * dismissed_before)
 
 
 def invite_probability(a: np.ndarray, clicked: np.ndarray, position: np.ndarray, shown_before: np.ndarray,
                        dismissed_before: np.ndarray, lift: np.ndarray) -> np.ndarray:
-    """clicked: sigma(-1.4 + 0.8 A - 0.3 s - 3 d); not clicked: sigma(-5.0 + A + 0.5 P - 0.3 s - 3 d);
+    """clicked: sigma(-1.9 + 0.8 A - 0.4 s - 3 d); not clicked: sigma(-5.4 + A + 0.5 P - 0.4 s - 3 d);
     both times the viewer's experiment lift, capped at 1."""
     logit = np.where(clicked, INVITE_CLICKED_BASE + INVITE_CLICKED_AFFINITY * a,
                      INVITE_UNCLICKED_BASE + a + INVITE_UNCLICKED_POSITION * position_effect(position))
@@ -72,7 +72,7 @@ def invite_probability(a: np.ndarray, clicked: np.ndarray, position: np.ndarray,
 
 
 def dismiss_probability(a: np.ndarray, position: np.ndarray, shown_before: np.ndarray) -> np.ndarray:
-    """sigma(-3.3 - 0.5 A + 0.6 P + 0.3 s), for an impression that was not invited."""
+    """sigma(-2.8 - 0.5 A + 0.6 P + 0.3 s), for an impression that was not invited."""
     return sigmoid(DISMISS_BASE - DISMISS_AFFINITY * a + DISMISS_POSITION * position_effect(position)
                    + DISMISS_FATIGUE * shown_before)
 

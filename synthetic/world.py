@@ -22,7 +22,8 @@ from synthetic.seeds import stochastic_round, stream
 from synthetic.signals import PairContext, Stints
 
 DAY = 86_400
-ORGANIC_PROPOSALS = 3  # candidate pairs drawn per organic new connection, before the affinity-weighted pick
+ORGANIC_PROPOSALS = 6  # candidate pairs drawn per organic new connection, before the affinity-weighted pick
+ORGANIC_AFFINITY_SCALE = 2.0  # a proposal's weight is exp(2 A): members befriend whom they would invite, only more so
 
 
 @dataclass(frozen=True)
@@ -174,8 +175,9 @@ class World:
     # ------------------------------------------------------------------ connections
     def _organic_edges(self, day: int, day_start: int, context: PairContext):
         """New connections made outside PYMK: ORGANIC_PROPOSALS candidate pairs per edge (friends of friends,
-        colleagues, random members), of which `count` are kept, each drawn with weight exp(affinity) without
-        replacement, so pairs with common connections, shared tenure or one region connect more often."""
+        colleagues, random members), of which `count` are kept, each drawn with weight exp(2 A) (A: the outcome
+        model's affinity) without replacement, so pairs with common connections, shared tenure or one region
+        connect more often."""
         served = context.graph
         rng = stream(self.seed, "graph/daily", day)
         count = max(1, stochastic_round(rng, self.options.new_edge_rate * served.n))
@@ -190,7 +192,7 @@ class World:
         src, dst = src[keep], dst[keep]
         keep = ~served.connected(src, dst)
         src, dst = src[keep], dst[keep]
-        weight = np.exp(outcomes.affinity(context.signals(src, dst)))
+        weight = np.exp(ORGANIC_AFFINITY_SCALE * outcomes.affinity(context.signals(src, dst)))
         priority = rng.exponential(1.0, len(src)) / weight  # smallest first = weighted draw without replacement
         chosen = np.sort(np.argsort(priority, kind="stable")[:count])
         src, dst = graph.orient_randomly(rng, src[chosen], dst[chosen])

@@ -367,3 +367,189 @@ def test_big_days_are_split_into_part_files_with_bad_lines_located(tmp_path):
     assert sorted(bad) == sorted(summary["bad_lines"]["connections"][START])
     assert {path for path, _, _ in bad} - {str(p) for p in parts} == set()
     assert len({path for path, _, _ in bad}) > 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The outcome model, measured from the files: every distinct impression with what the landing files say about its
+# pair when it was shown (common connections in the graph the page was served from, region, industry, co-worker
+# tenure, earlier showings and dismissals), and what the viewer did. Computed here with sets and pandas, never with
+# the generator's own signal code.
+
+OUTCOME_MEMBERS, OUTCOME_SEED = 1500, 3
+
+
+def _served_graph_days(connections_by_day: dict[str, list[dict]]) -> dict[dt.date, dict[int, set[int]]]:
+    """Per day, the graph its pages were served from: day one's file on day one (the initial graph), then
+    every earlier day's file (a day's own new connections only count from the next day)."""
+    graphs, neighbours = {}, defaultdict(set)
+
+    def add(rows):
+        for row in rows:
+            neighbours[row["src"]].add(row["dst"])
+            neighbours[row["dst"]].add(row["src"])
+
+    for number, ds in enumerate(DAYS):
+        if number == 0:
+            add(connections_by_day[ds])
+        graphs[dt.date.fromisoformat(ds)] = {member: set(friends) for member, friends in neighbours.items()}
+        if number > 0:
+            add(connections_by_day[ds])
+    return graphs
+
+
+def _overlap_days(stints_a: list[tuple], stints_b: list[tuple], today: dt.date) -> int:
+    """Longest same-company tenure overlap in days, both ends inclusive, open ends at today."""
+    best = 0
+    for company_a, start_a, end_a in stints_a:
+        for company_b, start_b, end_b in stints_b:
+            if company_a == company_b:
+                days = (min(end_a or today, end_b or today, today) - max(start_a, start_b)).days + 1
+                best = max(best, days)
+    return best
+
+
+def _frame(root: Path, table: str):
+    """A table's rows over all days, read with pandas (the outcome lake has no bad rows to screen out)."""
+    import pandas as pd
+
+    parts = sorted((root / "landing" / table).glob("ds=*/part-*"))
+    if table in CSV_TABLES:
+        return pd.concat([pd.read_csv(p, dtype={"end_date": str}, keep_default_na=False) for p in parts])
+    return pd.concat([pd.read_json(p, lines=True, dtype=False, convert_dates=False) for p in parts])
+
+
+@pytest.fixture(scope="module")
+def outcome_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("outcomes")
+    generate(root, START, len(DAYS), OUTCOME_MEMBERS, seed=OUTCOME_SEED, bad_share=0.0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def shown(outcome_root):
+    import pandas as pd
+
+    root = outcome_root
+    members = _frame(root, "members").set_index("member_id")
+    region, industry = members["region"].to_dict(), members["industry"].to_dict()
+    stints: dict[int, dict[tuple, dt.date | None]] = defaultdict(dict)  # member -> (company, start) -> end
+    for r in _frame(root, "positions").itertuples():
+        end = dt.date.fromisoformat(r.end_date) if r.end_date else None
+        stints[r.member_id][(r.company_id, dt.date.fromisoformat(r.start_date))] = end
+    connections = {ds: [{"src": r.src, "dst": r.dst} for r in
+                        pd.read_csv(p).itertuples()]
+                   for ds in DAYS for p in sorted((root / "landing" / "connections" / f"ds={ds}").glob("part-*"))}
+    graphs = _served_graph_days(connections)
+    events = _frame(root, "events")
+    events["day"] = pd.to_datetime(events["ts"]).dt.date
+    acted = {kind: set(zip(events.request_id[events.event_type == kind],
+                           events.candidate_id[events.event_type == kind], strict=True))
+             for kind in ("click", "invite", "dismiss")}
+    dismissed_on = defaultdict(list)
+    for r in events[events.event_type == "dismiss"].itertuples():
+        dismissed_on[(r.member_id, r.candidate_id)].append(r.day)
+    impressions = (events[events.event_type == "impression"].sort_values(["ts", "event_id"])
+                   .drop_duplicates(["request_id", "candidate_id"]))  # a page the client re-sent counts once
+    table, times_shown = [], Counter()
+    for e in impressions.itertuples():
+        viewer, candidate, day = e.member_id, e.candidate_id, e.day
+        graph, pair, key = graphs[day], (e.member_id, e.candidate_id), (e.request_id, e.candidate_id)
+        table.append({
+            "day": day, "position": e.position,
+            "common": len(graph.get(viewer, set()) & graph.get(candidate, set())),
+            "same_region": region[viewer] == region[candidate],
+            "same_industry": industry[viewer] == industry[candidate],
+            "coworker_days": _overlap_days([(c, s, end) for (c, s), end in stints[viewer].items()],
+                                           [(c, s, end) for (c, s), end in stints[candidate].items()], day),
+            "shown_before": times_shown[pair],
+            "dismissed_before": any(d < day for d in dismissed_on[pair]),
+            "clicked": key in acted["click"], "invited": key in acted["invite"], "dismissed": key in acted["dismiss"],
+        })
+        times_shown[pair] += 1
+    return pd.DataFrame(table)
+
+
+def _rate(frame, outcome: str, min_rows: int = 150) -> float:
+    assert len(frame) >= min_rows, f"only {len(frame)} impressions in this group"
+    return float(frame[outcome].mean())
+
+
+def test_same_region_pairs_are_invited_more_than_cross_region_pairs_at_equal_common_connections(shown):
+    for common in (1, 2):
+        equal = shown[(shown.common == common) & ~shown.dismissed_before]
+        same, cross = _rate(equal[equal.same_region], "invited"), _rate(equal[~equal.same_region], "invited")
+        assert same > 1.8 * cross, (common, same, cross)
+
+
+def test_more_common_connections_mean_more_invites(shown):
+    cross_region = shown[~shown.same_region & ~shown.same_industry & (shown.coworker_days == 0)]
+    one, several = cross_region[cross_region.common == 1], cross_region[cross_region.common >= 4]
+    assert _rate(several, "invited") > 2 * _rate(one, "invited")
+
+
+def test_same_industry_helps_only_pairs_with_few_common_connections(shown):
+    """The interaction a linear model cannot express: same industry lifts invites at 1-2 common connections
+    and does nothing from 3 up."""
+    few, many = shown[shown.common.between(1, 2)], shown[shown.common >= 3]
+    lift_few = _rate(few[few.same_industry], "invited") / _rate(few[~few.same_industry], "invited")
+    lift_many = _rate(many[many.same_industry], "invited") / _rate(many[~many.same_industry], "invited")
+    assert lift_few > 1.7, lift_few
+    assert lift_many < 1.35, lift_many
+
+
+def test_co_workers_are_invited_more_than_strangers_with_as_many_common_connections(shown):
+    few = shown[shown.common <= 1]
+    coworkers, others = few[few.coworker_days >= 365], few[few.coworker_days == 0]
+    assert _rate(coworkers, "invited", min_rows=50) > 2 * _rate(others, "invited")
+
+
+def test_position_one_beats_position_ten(shown):
+    first, tenth = shown[shown.position == 1], shown[shown.position == 10]
+    assert _rate(first, "clicked") > 2 * _rate(tenth, "clicked")
+    assert _rate(first, "invited") > 1.5 * _rate(shown[shown.position >= 9], "invited")
+    # the position effect saturates: the bottom of a page is flat
+    assert abs(_rate(shown[shown.position == 7], "clicked") - _rate(tenth, "clicked")) < 0.025
+
+
+def test_a_pair_shown_again_is_clicked_and_invited_less(shown):
+    fresh, again = shown[shown.shown_before == 0], shown[shown.shown_before >= 1]
+    assert _rate(again, "clicked") < 0.8 * _rate(fresh, "clicked")
+    assert _rate(again, "invited") < 0.8 * _rate(fresh, "invited")
+
+
+def test_a_dismissed_pair_is_rarely_invited_later(shown):
+    dismissed = shown[shown.dismissed_before]
+    assert _rate(dismissed, "invited", min_rows=60) < 0.2 * _rate(shown[~shown.dismissed_before], "invited")
+
+
+def test_organic_new_connections_prefer_common_connections_and_one_region(outcome_root):
+    """Connections of later days that are neither an accepted invite nor a newcomer's first contacts are the
+    organic ones: they close triangles and stay within a region far more often than the initial graph does."""
+    import pandas as pd
+
+    members = _frame(outcome_root, "members")
+    region = members.set_index("member_id")["region"].to_dict()
+    connections = {ds: pd.read_csv(next((outcome_root / "landing" / "connections" / f"ds={ds}").glob("part-*")))
+                   for ds in DAYS}
+    graphs = _served_graph_days({ds: connections[ds].to_dict("records") for ds in DAYS})
+    events = _frame(outcome_root, "events")
+    accepts = events[events.event_type == "accept"]
+    accepted = {frozenset(pair) for pair in zip(accepts.member_id, accepts.candidate_id, strict=True)}
+    initial = {frozenset(pair) for pair in zip(connections[DAYS[0]].src, connections[DAYS[0]].dst, strict=True)}
+    organic, common = set(), []
+    for ds in DAYS[1:]:
+        newcomers = set(_frame(outcome_root, "members").query("joined_on == @ds").member_id)
+        graph = graphs[dt.date.fromisoformat(ds)]
+        for src, dst in zip(connections[ds].src, connections[ds].dst, strict=True):
+            pair = frozenset((src, dst))
+            if pair in accepted or src in newcomers or dst in newcomers or pair in organic:
+                continue
+            organic.add(pair)
+            common.append(len(graph.get(src, set()) & graph.get(dst, set())))
+    assert len(organic) >= 100
+
+    def same_region_share(pairs) -> float:
+        return sum(region[a] == region[b] for a, b in map(tuple, pairs)) / len(pairs)
+
+    assert same_region_share(organic) > 2 * same_region_share(initial)
+    assert sum(c >= 1 for c in common) / len(common) > 0.65
