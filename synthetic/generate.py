@@ -1,12 +1,34 @@
 """`mutuals generate`: seeded, deterministic synthetic landing files for N days (design.md, "Landing files").
 
 Why a generator and not a fixture: tests, the demo and the benchmarks need realistic inputs at any size,
-from 1k members to 1M: a power-law graph with hubs, large companies, served pages and their funnel, a real
+from 1k to 1M members: a power-law graph with hubs, large companies, served pages and their funnel, a real
 experiment effect, late and duplicate events and every kind of bad row. Same seed => byte-identical
 files; the JSON summary says what was injected, per table, day, reason and field, so an ingest test can
 check quarantine counts exactly. This is plain numpy, not a Spark job.
 
     mutuals generate --lake ROOT --start 2026-01-01 --days 3 --members 1000 --seed 7
+
+Outcome model (synthetic/outcomes.py), per impression of candidate b on viewer a's page, so that a ranker
+has more to learn than common connections (heuristic-v1) and more than a linear model can express:
+
+    c = exact common connections of a and b in the graph the page was served from
+    R = same region, I = same industry, w = longest overlapping tenure at one company (days)
+    p = display position (1..10), s = earlier showings of (a, b), d = a dismissed b on an earlier day
+    A = 2.0 (1 - exp(-c / 4)) + 0.9 R + 0.8 I [c <= 2] + 1.2 min(w / 365, 1)    (industry helps only
+        pairs with few common connections; common connections and tenure saturate)
+    P = 1.1 exp(-(p - 1) / 2.5)                                                 (saturates from about p = 6)
+    click           = sigma(-3.7 + A + P - 0.6 s - 2.5 d)
+    invite | click    = sigma(-1.9 + 0.8 A - 0.4 s - 3 d) * L
+    invite | no click = sigma(-5.4 + A + 0.5 P - 0.4 s - 3 d) * L    (L: experiment lift, 1.3 for
+                                                                       pymk_ranker_v2 treatment; capped at 1)
+    dismiss         = sigma(-2.8 - 0.5 A + 0.6 P + 0.3 s)            (if not invited)
+    accept          = sigma(-0.4 + 0.8 A), 1-5 days after the invite (mostly the next day); an accepted
+                      invite is a connection from the accept's day
+
+Organic new connections (0.05 per member per day from day 2) are drawn among six proposals each (friends
+of friends, colleagues, random members) with weight exp(2 A), so they also favour common connections,
+shared tenure and one region. Members see about 8 events a day (`--events-per-member`): at 2,000 members
+over 3 days that is enough for the experiment report to find pymk_ranker_v2's invite lift.
 """
 
 from __future__ import annotations
