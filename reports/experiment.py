@@ -19,7 +19,11 @@ The unit is the member. Semantics (the job `spark_jobs.experiment_report` only r
   before their assignment (impression_ts in [assigned_at - pre_days, assigned_at)). A member with no
   pre-period impressions has covariate 0. When the covariate does not vary over the experiment's members
   (no pre-period data, e.g. the lake starts on the assignment day), CUPED cannot change anything, so it is
-  not sent to the engine and the metric is reported with `cuped` false. ctr, a ratio, is never adjusted.
+  not sent to the engine and the metric is reported with `cuped` false. ctr, a ratio, is adjusted with
+  gbstats' ratio CUPED: its covariates are each member's pre-period clicks (numerator) and impressions
+  (denominator), with the cross products of the four; it is adjusted when the pre-period clicks vary over
+  the experiment's members and every variant has pre-period impressions (an arm without any would have a
+  zero-variance adjusted ratio, which the engine can only answer with its default result).
 * Cumulative lift by day. For every day d from the experiment's first exposure day through D, the same
   analysis on what was known at the end of d: members exposed by d, their impressions of days <= d. It is
   one aggregation of per-member-day increments grouped by day, then cumulative sums on the driver (a
@@ -49,6 +53,10 @@ KEYS = ("experiment", "variant")
 DAY = "day"
 SRM_THRESHOLD = DEFAULT_SRM_THRESHOLD
 DEFAULT_PRE_DAYS = 14
+# Products of a ratio's numerator and denominator, post- and pre-period, beyond those of one count with its own
+# covariate (`<metric>_sum_products_covariate`): what ratio CUPED on ctr needs.
+RATIO_PRODUCTS = (("clicks", "impressions"), ("pre_clicks", "pre_impressions"), ("clicks", "pre_impressions"),
+                  ("pre_clicks", "impressions"))
 
 
 @dataclass(frozen=True)
@@ -193,7 +201,8 @@ def sufficient_statistics(units: Column, value: Callable[[str], Column], square:
                     F.sum(value(f"pre_{m}")).alias(f"pre_{m}_sum"),
                     F.sum(square(f"pre_{m}")).alias(f"pre_{m}_sum_squares"),
                     F.sum(product(m, f"pre_{m}")).alias(f"{m}_sum_products_covariate")]
-    columns.append(F.sum(product("clicks", "impressions")).alias("clicks_impressions_sum_products"))
+    for a, b in RATIO_PRODUCTS:
+        columns.append(F.sum(product(a, b)).alias(f"{a}_{b}_sum_products"))
     return columns
 
 
@@ -227,8 +236,11 @@ def daily_increments(days: DataFrame) -> DataFrame:
         return _d(f"cum_{c}") * _d(f"cum_{c}") - prev(c) * prev(c)
 
     def product(a: str, b: str) -> Column:
-        if b.startswith("pre_"):  # the covariate is fixed, so its product grows by covariate x the day's value
-            return _d(b) * _d(a)
+        fixed_a, fixed_b = a.startswith("pre_"), b.startswith("pre_")
+        if fixed_a and fixed_b:  # two fixed covariates: their product enters once, with the member
+            return F.when(is_entry, _d(a) * _d(b)).otherwise(0.0)
+        if fixed_a or fixed_b:  # a fixed covariate times a value: it grows by covariate x the day's value
+            return _d(a) * _d(b)
         return _d(f"cum_{a}") * _d(f"cum_{b}") - prev(a) * prev(b)
 
     return cumulative.groupBy(*KEYS, DAY).agg(*sufficient_statistics(is_entry.cast("int"), value, square, product))
@@ -302,16 +314,35 @@ def covariate_varies(stats: Mapping[str, Mapping[str, float]], metric: str) -> b
     return n > 1 and squares - total * total / n > 1e-9 * max(1.0, squares)
 
 
+def ratio_covariates_vary(stats: Mapping[str, Mapping[str, float]], metric: Metric) -> bool:
+    """True when a ratio's pre-period numerator varies over the experiment's members and every variant has a
+    pre-period denominator (else ratio CUPED adjusts nothing, or leaves an arm without variance)."""
+    return (covariate_varies(stats, metric.numerator)
+            and all(s.get(f"pre_{metric.denominator}_sum", 0) > 0 for s in stats.values()))
+
+
 def metric_stats(metric: Metric, sums: Mapping[str, float], cuped: bool) -> dict[str, float]:
     """One variant's statistics of one metric, in the engine's input shape."""
     num = metric.numerator
-    stats = {"n": int(sums.get("n", 0)), "sum": float(sums.get(f"{num}_sum", 0)),
-             "sum_squares": float(sums.get(f"{num}_sum_squares", 0))}
+
+    def total(name: str) -> float:
+        return float(sums.get(name, 0))
+
+    stats = {"n": int(sums.get("n", 0)), "sum": total(f"{num}_sum"), "sum_squares": total(f"{num}_sum_squares")}
     if metric.kind == "ratio":
         den = metric.denominator
-        stats |= {"denominator_sum": float(sums.get(f"{den}_sum", 0)),
-                  "denominator_sum_squares": float(sums.get(f"{den}_sum_squares", 0)),
-                  "sum_products": float(sums.get(f"{num}_{den}_sum_products", 0))}
+        stats |= {"denominator_sum": total(f"{den}_sum"), "denominator_sum_squares": total(f"{den}_sum_squares"),
+                  "sum_products": total(f"{num}_{den}_sum_products")}
+        if cuped:
+            stats |= {"covariate_sum": total(f"pre_{num}_sum"),
+                      "covariate_sum_squares": total(f"pre_{num}_sum_squares"),
+                      "sum_products_covariate": total(f"{num}_sum_products_covariate"),
+                      "denominator_pre_sum": total(f"pre_{den}_sum"),
+                      "denominator_pre_sum_squares": total(f"pre_{den}_sum_squares"),
+                      "main_pre_denominator_pre_sum_product": total(f"pre_{num}_pre_{den}_sum_products"),
+                      "main_post_denominator_pre_sum_product": total(f"{num}_pre_{den}_sum_products"),
+                      "main_pre_denominator_post_sum_product": total(f"pre_{num}_{den}_sum_products"),
+                      "denominator_post_denominator_pre_sum_product": total(f"{den}_sum_products_covariate")}
     elif cuped:
         stats |= {"covariate_sum": float(sums.get(f"pre_{num}_sum", 0)),
                   "covariate_sum_squares": float(sums.get(f"pre_{num}_sum_squares", 0)),
@@ -320,8 +351,12 @@ def metric_stats(metric: Metric, sums: Mapping[str, float], cuped: bool) -> dict
 
 
 def cuped_metrics(stats: Mapping[str, Mapping[str, float]], cuped: bool) -> list[str]:
-    """The metrics CUPED adjusts: mean metrics whose covariate varies, when CUPED is on."""
-    return [m.name for m in METRICS if cuped and m.kind == "mean" and covariate_varies(stats, m.numerator)]
+    """The metrics CUPED adjusts, when it is on: mean metrics whose covariate varies, and ratios whose
+    pre-period numerator varies with a pre-period denominator in every variant."""
+    if not cuped:
+        return []
+    return [m.name for m in METRICS
+            if (ratio_covariates_vary(stats, m) if m.kind == "ratio" else covariate_varies(stats, m.numerator))]
 
 
 def engine_input(stats: Mapping[str, Mapping[str, float]], weights: Mapping[str, float], adjusted: Sequence[str],

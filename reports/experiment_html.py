@@ -65,24 +65,39 @@ def cuped_line(report: ExperimentResult) -> str:
     if not report.cuped:
         return (f"CUPED: on, covariate = {pre}; no pre-period data varies for this experiment (the covariate "
                 "is 0 for every member), so CUPED changes nothing and no metric is adjusted.")
-    return f"CUPED: on, covariate = {pre}; adjusted metrics: {', '.join(report.cuped)} (ctr, a ratio, is not)."
+    return (f"CUPED: on, covariate = {pre} (for ctr, its pre-period clicks and impressions); adjusted metrics: "
+            f"{', '.join(report.cuped)}.")
 
 
 def results_table(report: ExperimentResult) -> str:
     goals = {m.name: m.goal for m in METRICS}
     header = ["metric", "role", "variant", "units", "control mean", "variant mean", "absolute lift",
               "absolute CI", "relative lift", "relative CI", "p-value", "adjusted p", "CUPED", "trustworthy"]
-    rows, flagged = [], []
+    rows, flagged, untestable = [], [], False
     for i, r in enumerate(report.analysis["results"]):
         absolute, relative = r["absolute"], r["relative"]
+        if uninformative(relative):
+            untestable = True
+            lifts = ["—"] * 6
+        else:
+            lifts = [absolute["estimate"], _ci(absolute["ci"]), _percent(relative["estimate"]),
+                     _ci(relative["ci"], percent=True), _p(relative["p_value"]), _p(r["p_value_adjusted"])]
         rows.append([r["metric"], "goal" if goals.get(r["metric"]) else "guardrail", r["variant"],
-                     report.units[r["variant"]], r["control_mean"], r["variant_mean"], absolute["estimate"],
-                     _ci(absolute["ci"]), _percent(relative["estimate"]), _ci(relative["ci"], percent=True),
-                     _p(relative["p_value"]), _p(r["p_value_adjusted"]), r["metric"] in report.cuped,
-                     report.srm_passed])
+                     report.units[r["variant"]], r["control_mean"], r["variant_mean"], *lifts,
+                     r["metric"] in report.cuped, report.srm_passed])
         if not report.srm_passed:
             flagged.append(i)
-    return f'<div style="overflow-x:auto">{html.table(header, rows, flagged)}</div>'
+    note = html.paragraph(UNTESTABLE_NOTE) if untestable else ""
+    return f'<div style="overflow-x:auto">{html.table(header, rows, flagged)}</div>{note}'
+
+
+UNTESTABLE_NOTE = ("—: not testable (a variant with fewer than two members or no variance, or a control mean of 0); "
+                   "the stats engine returns gbstats' uninformative result there (lift 0, CI [0, 0], p-value 1).")
+
+
+def uninformative(effect: dict) -> bool:
+    """The engine's default result: a real test always has a CI of positive width, so CI [0, 0] is the default."""
+    return effect["ci"] == [0.0, 0.0] and effect["p_value"] == 1.0
 
 
 def lift_charts(report: ExperimentResult) -> str:
@@ -105,6 +120,8 @@ def _relative(analysis: dict | None, metric: str, variant: str) -> tuple[float |
     for r in analysis["results"]:
         if r["metric"] == metric and r["variant"] == variant:
             relative = r["relative"]
+            if uninformative(relative):
+                return None, None, None
             return relative["estimate"], relative["ci"][0], relative["ci"][1]
     return None, None, None
 
