@@ -12,7 +12,7 @@ from joins.candidates import with_exact_common_connections
 from joins.naive import TopKInvalid
 from mutuals.errors import UsageError
 from mutuals.lake import Lake, UnpublishedPartition
-from mutuals.tables import CANDIDATE_PAIRS, EDUCATIONS, GRAPH_DEGREES, GRAPH_EDGES, POSITIONS
+from mutuals.tables import CANDIDATE_PAIRS, EDUCATIONS, EVENTS, FEATURES_PAIRS, GRAPH_DEGREES, GRAPH_EDGES, POSITIONS
 from ranking.heuristic import top_k_recommendations
 from spark_jobs import candidates, recs
 
@@ -55,11 +55,21 @@ def tiny_lake(spark, tmp_path_factory):
     ], EDUCATIONS), "raw/educations", D)
     lake.publish_tables(spark, "graph", [D], ["graph/edges", "graph/degrees"])
     lake.publish_tables(spark, "ingest", [BEFORE], ["raw/positions"])
-    lake.publish_tables(spark, "ingest", [D], ["raw/positions", "raw/educations"])
+    lake.write_partition(spark.createDataFrame([], EVENTS), "raw/events", D)
+    lake.publish_tables(spark, "ingest", [D], ["raw/positions", "raw/educations", "raw/events"])
     lake.publish_tables(spark, "ingest", [AFTER], ["raw/positions"])
     candidates.main(["--date", D, "--lake", lake.root, "--max-per-source", "1", "--cold-threshold", "2",
                      "--ppr-walks", "200", "--ppr-max-length", "3", "--seed", "5"])
     return lake
+
+
+def publish_pair_columns_as_features(spark, lake: Lake) -> None:
+    """features/pairs ds=D carrying the candidate-pair columns (the rest null), published as the features
+    job would: what recs reads; the features job itself is tested in its own module."""
+    pairs = lake.read(spark, "candidates/pairs", ds=D).drop("ds")
+    missing = [F.lit(None).cast(f.dataType).alias(f.name) for f in FEATURES_PAIRS.fields if f.name not in pairs.columns]
+    lake.write_partition(pairs.select(*pairs.columns, *missing), "features/pairs", D)
+    lake.publish_tables(spark, "features", [D], ["features/pairs"])
 
 
 def test_candidates_end_to_end(spark, tiny_lake):
@@ -85,6 +95,7 @@ def test_candidates_end_to_end(spark, tiny_lake):
 
 
 def test_recs_end_to_end_and_rerun_is_idempotent(spark, tiny_lake):
+    publish_pair_columns_as_features(spark, tiny_lake)
     for _ in range(2):
         recs.main(["--date", D, "--lake", tiny_lake.root, "--top-k", "1"])
     top = tiny_lake.read(spark, "recs/topk", ds=D).select("member_id", "candidate_id", "rank", "model_version")
@@ -95,14 +106,14 @@ def test_recs_end_to_end_and_rerun_is_idempotent(spark, tiny_lake):
     assertDataFrameEqual(top, expected)
 
 
-def test_recs_without_candidates_for_the_day_fails_naming_the_candidates_job(spark, tmp_path):
-    """The graph of D is published but candidates never ran for D: recs fails, it never writes an empty day."""
+def test_recs_without_features_for_the_day_fails_naming_the_features_job(spark, tmp_path):
+    """The graph of D is published but features never ran for D: recs fails, it never writes an empty day."""
     lake = Lake(str(tmp_path))
     edges = spark.createDataFrame([(1, 2, None), (2, 1, None)], GRAPH_EDGES)
     lake.write_partition(edges, "graph/edges", D)
     lake.publish_tables(spark, "graph", [D], ["graph/edges"])
-    with pytest.raises(UnpublishedPartition, match=r"^candidates/pairs ds=2024-06-30 is not published: "
-                                                   r"run `mutuals run candidates --date 2024-06-30` first$"):
+    with pytest.raises(UnpublishedPartition, match=r"^features/pairs ds=2024-06-30 is not published: "
+                                                   r"run `mutuals run features --date 2024-06-30` first$"):
         recs.main(["--date", D, "--lake", lake.root])
     assert not lake.exists(spark, "recs/topk")
     assert lake.publication(spark, "recs", D) is None
