@@ -19,7 +19,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 LOGS=$AIRFLOW_HOME/backfill-test
 mkdir -p "$LOGS"
 
-PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$(free_port)
 export MUTUALS_LAKE=$LAKE
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__PARALLELISM=2
