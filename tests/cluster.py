@@ -72,7 +72,7 @@ class StandaloneCluster:
 
     @property
     def json_url(self) -> str:
-        return f"http://127.0.0.1:{self.webui_port}/json"
+        return f"http://127.0.0.1:{self.webui_port}/json/"
 
     def _launch(self, name: str, args: list[str]) -> None:
         log = (self.workdir / f"{name}.log").open("wb")
