@@ -58,17 +58,24 @@ def write_page(folder: Path, name: str, html: str) -> Path:
     return page
 
 
-def test_a_clean_page_with_an_svg_chart_has_no_errors_and_is_not_blank(tmp_path):
-    result = open_page(write_page(tmp_path, "chart.html", SVG_CHART), tmp_path / "shots")
+@pytest.fixture(scope="module")
+def chart(tmp_path_factory):
+    """SVG_CHART opened once (two Chromium runs) for the tests that only read the result: (folder, result)."""
+    folder = tmp_path_factory.mktemp("chart")
+    return folder, open_page(write_page(folder, "chart.html", SVG_CHART), folder / "shots")
+
+
+def test_a_clean_page_with_an_svg_chart_has_no_errors_and_is_not_blank(chart):
+    folder, result = chart
     assert result.console_errors == []
-    assert result.screenshot == tmp_path / "shots" / "chart.png"
+    assert result.screenshot == folder / "shots" / "chart.png"
     assert not is_blank(result.screenshot)
     assert result.dom_text == "Daily CTR rendered by script"
 
 
-def test_the_screenshot_shows_the_chart_where_the_page_draws_it(tmp_path):
+def test_the_screenshot_shows_the_chart_where_the_page_draws_it(chart):
     """The red bar is drawn at x 40..100, y 260..290 of the SVG, which starts below the heading."""
-    pixels = decode_png(open_page(write_page(tmp_path, "chart.html", SVG_CHART)).screenshot)
+    pixels = decode_png(chart[1].screenshot)
     assert pixels.shape == (2000, 1280, 3)
     assert tuple(pixels[5, 1270]) == (255, 255, 255)  # page background, right of the chart
     red = np.all(pixels == (0xD6, 0x27, 0x28), axis=2)
