@@ -18,7 +18,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW_CONN_SPARK_DEFAULT := {"conn_type": "spark", "host": "local[*]", "extra": {"deploy-mode": "client"}}
 
-.PHONY: setup demo test lint bench airflow-test redis chromium clean
+.PHONY: setup demo test lint bench airflow-test cluster-test redis chromium clean
 
 setup: $(VENV)/.installed .jars/.fetched $(VENV)/.configured
 
@@ -59,6 +59,12 @@ test: setup redis chromium
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# Every daily job of one generated day on a real Spark standalone cluster (a master and two workers as
+# separate JVMs), half through `mutuals run`, half through spark-submit with the code zip, compared with a
+# local[*] run table by table (tests/test_cluster.py). Slow (each job twice), so not part of `make test`.
+cluster-test: setup
+	MUTUALS_CLUSTER_TEST=1 $(BIN)/pytest -q -s tests/test_cluster.py
 
 # A real two-day backfill of mutuals_daily on SQLite (`airflow backfill create`, run by a real scheduler and
 # API server started and stopped inside the target), then the same backfill again with every run cleared
