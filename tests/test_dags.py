@@ -50,13 +50,16 @@ PROBE_LAKE = "/probe/lake-from-env"
 EXPECTED_MUTUALS_DAILY = {
     "ingest": {"graph", "labels"},
     "graph": {"candidates"},
-    "candidates": {"features", "recs"},
-    "features": {"samples"},
+    "candidates": {"features"},
+    "features": {"recs", "samples"},
     "recs": {"push", "daily_report"},
     "push": set(),
     "labels": {"samples", "daily_report"},
     "samples": set(),
     "daily_report": set(),
+}
+EXPECTED_MUTUALS_TRAINING = {
+    "train": set(),
 }
 EXPECTED_MUTUALS_EXPERIMENT_REPORT = {
     "experiment_report": set(),
@@ -259,6 +262,14 @@ def test_every_dag_wires_exactly_its_jobs_from_the_pipeline_and_the_sensor_befor
 def test_mutuals_daily_task_graph_is_the_hand_written_one(parsed):
     assert task_graph(parsed, "mutuals_daily") == {**EXPECTED_MUTUALS_DAILY, "landing_ready": {"ingest"}}
     assert task_graph(parsed, "mutuals_experiment_report") == EXPECTED_MUTUALS_EXPERIMENT_REPORT
+    assert task_graph(parsed, "mutuals_training") == EXPECTED_MUTUALS_TRAINING
+
+
+def test_the_training_dag_runs_weekly_with_its_own_retries(parsed):
+    dag = parsed["dags"]["dags"]["mutuals_training"]
+    assert (dag["catchup"], dag["max_active_runs"], dag["default_retries"]) == (False, 1, 3)
+    assert dag["timetable"] == "CronDataIntervalTimetable"
+    assert dag["tasks"]["train"]["retry_delay_s"] == 30 * 60
 
 
 def test_the_landing_sensor_reschedules_with_a_timeout_and_checks_the_run_time_lake_and_day(parsed):
@@ -406,13 +417,13 @@ def test_the_job_order_declares_the_expected_graph_in_a_runnable_order():
     assert downstreams(EXPERIMENT_REPORT_UPSTREAMS) == EXPECTED_MUTUALS_EXPERIMENT_REPORT
     assert JOB_ORDER == ("ingest", "graph", "candidates", "features", "recs", "labels", "daily_report", "samples",
                          "push")
-    assert ALL_JOBS == JOB_ORDER + ("experiment_report",)
-    assert set(DAGS) == {"mutuals_daily", "mutuals_experiment_report"}
+    assert ALL_JOBS == JOB_ORDER + ("experiment_report", "train")
+    assert set(DAGS) == {"mutuals_daily", "mutuals_experiment_report", "mutuals_training"}
 
 
 def test_the_cli_runs_the_jobs_of_both_dags():
     assert cli.available_jobs() == ["ingest", "graph", "candidates", "features", "recs", "labels", "daily_report",
-                                    "samples", "push", "experiment_report"]
+                                    "samples", "push", "experiment_report", "train"]
 
 
 def test_the_cli_lists_only_jobs_whose_module_exists(monkeypatch):
