@@ -160,6 +160,7 @@ def _probe(folders: list[str]) -> dict:
                 "max_active_runs": dag.max_active_runs,
                 "catchup": dag.catchup,
                 "timetable": type(dag.timetable).__name__,
+                "schedule": dag.timetable.expression,
                 "tasks": tasks,
             }
         report[folder] = {
@@ -270,6 +271,8 @@ def test_the_training_dag_runs_weekly_with_its_own_retries(parsed):
     assert (dag["catchup"], dag["max_active_runs"], dag["default_retries"]) == (False, 1, 3)
     assert dag["timetable"] == "CronDataIntervalTimetable"
     assert dag["tasks"]["train"]["retry_delay_s"] == 30 * 60
+    assert dag["schedule"] == "0 0 * * 0"  # @weekly: Sundays at midnight
+    assert parsed["dags"]["dags"]["mutuals_daily"]["schedule"] == "0 0 * * *"
 
 
 def test_the_landing_sensor_reschedules_with_a_timeout_and_checks_the_run_time_lake_and_day(parsed):
