@@ -9,6 +9,7 @@ produced): (1, 10) triangle+coworker, (1, 11) ppr, (2, 13) triangle; every other
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import xml.dom.minidom
 from pathlib import Path
 
@@ -77,19 +78,16 @@ def topk(member: int, candidate: int, sources: list[str], day: str) -> tuple:
     return (member, candidate, 1, 1.0, sources, 0, 0, 0, 0.0, "heuristic-v1", day)
 
 
-def build_lake(spark, root: Path, *, publish_recs_today: bool = True, trailing: dict[str, int] | None = None,
-               history: list[tuple] | None = None) -> Lake:
-    """The held-out lake of the module docstring; `trailing` adds label days with that many plain
-    impressions, `history` adds published reports/daily rows (with ds)."""
+def build_lake(spark, root: Path) -> Lake:
+    """The held-out lake of the module docstring, every input published."""
     lake = Lake(str(root))
-    label_days = [D, *(trailing or {})]
-    rows = labels_rows(D) + [r for day, n in (trailing or {}).items() for r in labels_rows(day, plain_impressions(n))]
-    lake.write_partitions(spark.createDataFrame(rows, with_ds(LABELS_IMPRESSIONS)), "labels/impressions", label_days)
+    lake.write_partitions(spark.createDataFrame(labels_rows(D), with_ds(LABELS_IMPRESSIONS)), "labels/impressions",
+                          [D])
     unattributed = [("u1", 5, 6, "click", ts(f"{D} 15:00:00"), None, "no_impression", D),
                     ("u2", 7, 8, "accept", ts(f"{D} 16:00:00"), None, "no_invite", D)]
     lake.write_partitions(spark.createDataFrame(unattributed, with_ds(LABELS_UNATTRIBUTED)), "labels/unattributed",
                           [D])
-    lake.publish_tables(spark, "labels", label_days, ["labels/impressions", "labels/unattributed"])
+    lake.publish_tables(spark, "labels", [D], ["labels/impressions", "labels/unattributed"])
 
     counts = [("events", 1, 1000, 990, 10, D), ("members", 1, 50, 49, 1, D)]
     lake.write_partitions(spark.createDataFrame(counts, with_ds(INGEST_COUNTS)), "quarantine/ingest_counts", [D])
@@ -108,13 +106,35 @@ def build_lake(spark, root: Path, *, publish_recs_today: bool = True, trailing: 
             topk(1, 10, ["triangle", "coworker"], D_1), topk(1, 11, ["ppr"], D_1), topk(2, 13, ["triangle"], D_1),
             topk(1, 10, ["ppr"], D), topk(2, 12, ["ppr"], D), topk(4, 12, ["ppr"], D)]  # D: served to 3 members
     lake.write_partitions(spark.createDataFrame(recs, with_ds(RECS_TOPK)), "recs/topk", [D_2, D_1, D])
-    lake.publish_tables(spark, "recs", [D_2, D_1, D] if publish_recs_today else [D_2, D_1], ["recs/topk"])
+    lake.publish_tables(spark, "recs", [D_2, D_1, D], ["recs/topk"])
+    return lake
 
+
+def derive(spark, template: Lake, root: Path, *, publish_recs_today: bool = True,
+           trailing: dict[str, int] | None = None, history: list[tuple] | None = None) -> Lake:
+    """A copy of the held-out lake (Delta tables are files, so a copy is a lake of its own) with changes:
+    recs/topk ds=D retracted, `trailing` label days of that many plain impressions, published reports/daily
+    `history` rows (with ds). Copying is much cheaper than writing and publishing every table again."""
+    shutil.copytree(template.root, root)
+    lake = Lake(str(root))
+    if not publish_recs_today:
+        lake.retract(spark, "recs", [D])
+    if trailing:
+        rows = [r for day, n in trailing.items() for r in labels_rows(day, plain_impressions(n))]
+        lake.write_partitions(spark.createDataFrame(rows, with_ds(LABELS_IMPRESSIONS)), "labels/impressions",
+                              list(trailing))
+        lake.publish_tables(spark, "labels", list(trailing), ["labels/impressions", "labels/unattributed"])
     if history:
         days = sorted({r[-1] for r in history})
         lake.write_partitions(spark.createDataFrame(history, with_ds(REPORTS_DAILY)), "reports/daily", days)
         lake.publish_tables(spark, "daily_report", days, ["reports/daily"])
     return lake
+
+
+@pytest.fixture(scope="module")
+def template(spark, tmp_path_factory) -> Lake:
+    """The held-out lake, written once; each test works on a copy (`derive`)."""
+    return build_lake(spark, tmp_path_factory.mktemp("daily-template") / "lake")
 
 
 def run_report(spark, lake: Lake, *options: str) -> dict:
@@ -203,9 +223,9 @@ EXPECTED = [
 
 
 @pytest.fixture(scope="module")
-def published(spark, tmp_path_factory):
+def published(spark, template, tmp_path_factory):
     """The held-out lake after one report run for D (floor 3, last-touch window 11 h)."""
-    lake = build_lake(spark, tmp_path_factory.mktemp("daily") / "lake", history=HISTORY)
+    lake = derive(spark, template, tmp_path_factory.mktemp("daily") / "lake", history=HISTORY)
     summary = run_report(spark, lake, "--min-volume", "3", "--last-touch-hours", "11")
     return lake, summary
 
@@ -231,8 +251,8 @@ def test_the_page_loads_offline_in_chromium_and_its_plots_render(published, tmp_
     assert f"PYMK daily report · {D}" in result.dom_text
 
 
-def test_a_missing_input_partition_publishes_nothing_and_writes_the_not_published_page(spark, tmp_path):
-    lake = build_lake(spark, tmp_path / "lake", publish_recs_today=False)
+def test_a_missing_input_partition_publishes_nothing_and_writes_the_not_published_page(spark, template, tmp_path):
+    lake = derive(spark, template, tmp_path / "lake", publish_recs_today=False)
     with pytest.raises(DailyInputMissing, match=r"recs/topk ds=2026-01-14 is not published") as refused:
         run_report(spark, lake)
     assert exit_code_of(refused.value) == 10
@@ -259,11 +279,11 @@ def test_a_missing_input_partition_publishes_nothing_and_writes_the_not_publishe
     assert lake.published_days(spark, "reports/daily") == [D]
 
 
-def test_a_small_valid_day_is_published_with_its_figures_flagged_small(spark, tmp_path):
+def test_a_small_valid_day_is_published_with_its_figures_flagged_small(spark, template, tmp_path):
     """Six impressions against trailing days of two: three times the trailing mean, but the mean is under
     the default floor (100), so the volume band is not judged and every label figure is small."""
     trailing = {f"2026-01-{day:02d}": 2 for day in range(7, 14)}
-    lake = build_lake(spark, tmp_path / "lake", trailing=trailing)
+    lake = derive(spark, template, tmp_path / "lake", trailing=trailing)
     summary = run_report(spark, lake)
     rows = lake.read(spark, "reports/daily", D).collect()
     label_rows = [r for r in rows if r.metric not in ("members_served", "quarantine_share")]
@@ -273,10 +293,10 @@ def test_a_small_valid_day_is_published_with_its_figures_flagged_small(spark, tm
     assert "Small day: 6 impressions" in Path(page_uri(lake.root, D)).read_text()
 
 
-def test_a_day_out_of_the_volume_band_is_refused_and_reports_daily_is_untouched(spark, tmp_path):
+def test_a_day_out_of_the_volume_band_is_refused_and_reports_daily_is_untouched(spark, template, tmp_path):
     """Trailing days of 120 impressions (mean 120 reaches the floor of 100): six is 0.05x, below 0.5."""
     trailing = {D_1: 120, D_2: 120}
-    lake = build_lake(spark, tmp_path / "lake", trailing=trailing, history=HISTORY)
+    lake = derive(spark, template, tmp_path / "lake", trailing=trailing, history=HISTORY)
     before = lake.version(spark, "reports/daily")
     with pytest.raises(DailyReportRefused, match=r"volume band: 6 impressions are 0.05x the trailing mean 120.0"):
         run_report(spark, lake)
