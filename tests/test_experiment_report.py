@@ -409,6 +409,6 @@ def test_the_report_on_a_generated_lake_agrees_with_a_computation_by_hand(spark,
         assert row["variant_mean"] == pytest.approx(sum(treatment) / len(treatment), abs=1e-12)
         srm = scipy_stats.chisquare([len(control), len(treatment)])
         assert row["srm_p_value"] == pytest.approx(float(srm.pvalue), rel=1e-9, abs=1e-300)
-        assert row["trustworthy"] is (srm.pvalue >= 0.001)
+        assert row["trustworthy"] is bool(srm.pvalue >= 0.001)
         if not row["cuped"]:  # unadjusted: the relative lift is the ratio of the means
             assert row["relative_estimate"] == pytest.approx(row["variant_mean"] / row["control_mean"] - 1, abs=1e-12)
