@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from pyspark.sql import SparkSession
 
+from mutuals import ledger
 from mutuals.profiles import PROFILE_ENV, PROFILES, active_profile
 from mutuals.progress import reporting
 from mutuals.session import build_session
@@ -82,6 +83,7 @@ def run_job(
 ) -> object:
     """Parse, build (or reuse) the session, run with progress lines. Used by every job's `main`."""
     args = parse_job_args(parser, argv)
+    ledger.start()
     spark = build_session(parser.prog, master=args.master, profile=active_profile(args.profile))
     with reporting(spark, parser.prog):
         return run(spark, args)

@@ -55,6 +55,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from mutuals import ledger
 from mutuals.errors import Conflict, MissingInput, SchemaError
 from mutuals.tables import DS, JOB, TableSpec, spec, tables_written_by
 
@@ -345,16 +346,22 @@ class Lake:
     def published_days(self, spark: SparkSession, key: str, start: str | None = None,
                        end: str | None = None) -> list[str]:
         """Days (start <= ds <= end) whose publication by `key`'s writer lists `key`, oldest first."""
+        return sorted(self.published_rows(spark, key, start, end))
+
+    def published_rows(self, spark: SparkSession, key: str, start: str | None = None,
+                       end: str | None = None) -> dict[str, int]:
+        """ds -> rows of `key` as its writer published them, for the published days in [start, end]."""
         writer = writer_of(key)
         if not self.exists(spark, PUBLICATIONS):
-            return []
+            return {}
         records = self._read_publications(spark).where(F.col(JOB) == writer)
         if start is not None:
             records = records.where(F.col(DS) >= start)
         if end is not None:
             records = records.where(F.col(DS) <= end)
-        lists_key = F.array_contains(F.col("tables.table"), key)
-        return sorted(r[DS] for r in records.where(lists_key).select(DS).collect())
+        entry = F.filter(F.col("tables"), lambda t: t["table"] == F.lit(key))
+        found = records.select(DS, entry.alias("entry")).where(F.size("entry") > 0)
+        return {r[DS]: int(r["entry"][0]["rows"] or 0) for r in found.collect()}
 
     def publication(self, spark: SparkSession, job: str, ds: str) -> dict | None:
         """The publication record of `job` for `ds` as a dict (tables, run_id, published_at), or None."""
@@ -376,14 +383,16 @@ class Lake:
     def read_published(self, spark: SparkSession, key: str, ds: str) -> DataFrame:
         """Partition ds of `key`, after checking that its writer published that day."""
         self.require_published(spark, key, [ds])
+        ledger.current().read(key, self.published_rows(spark, key, ds, ds))
         return self.read(spark, key, ds)
 
     def read_published_as_of(self, spark: SparkSession, key: str, ds: str) -> DataFrame:
         """Every partition from the writer's first published day through `ds`. Each of those days must be
         published: a day that was skipped or half written in between would otherwise read as empty."""
-        published = self.published_days(spark, key, end=ds)
-        first = published[0] if published else ds
+        rows = self.published_rows(spark, key, end=ds)
+        first = min(rows) if rows else ds
         self.require_published(spark, key, days_between(first, ds))
+        ledger.current().read(key, rows)
         return self.read_range(spark, key, first, ds)
 
     def read_published_range(self, spark: SparkSession, key: str, start: str, end: str,
@@ -391,8 +400,9 @@ class Lake:
         """The published partitions with start <= ds <= end; the `required` days must be among them.
         Unpublished days in the range are left out, never read half written."""
         self.require_published(spark, key, required)
-        published = self.published_days(spark, key, start, end)
-        return self.read_or_empty(spark, key).where(F.col(DS).isin(published))
+        rows = self.published_rows(spark, key, start, end)
+        ledger.current().read(key, rows)
+        return self.read_or_empty(spark, key).where(F.col(DS).isin(sorted(rows)))
 
     def first_published_day(self, spark: SparkSession, key: str) -> str | None:
         published = self.published_days(spark, key)
@@ -503,7 +513,10 @@ class DayRun:
             raise IncompletePublication(f"{self.job} {list(self.days)}: not publishing, tables not written: "
                                         f"{missing}")
         entries = [self._entry(key) for key in expected]
-        return self.lake._write_publication(self.spark, self.job, self.days, entries, self.run_id)
+        published = self.lake._write_publication(self.spark, self.job, self.days, entries, self.run_id)
+        for entry in entries:
+            ledger.current().wrote(entry.key, entry.rows)
+        return published
 
     def _before_write(self, key: str, days: Sequence[str]) -> None:
         if writer_of(key) != self.job:

@@ -13,7 +13,6 @@ their caps and the exact `common_connections` are described in `joins.candidates
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from pyspark.sql import SparkSession
@@ -23,6 +22,7 @@ from joins.triangles import STRATEGIES
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
+from mutuals.ledger import emit_summary
 
 DEFAULTS = CandidateOptions(as_of="")
 
@@ -74,7 +74,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     published = day.publish()
     rows = published["tables"]["candidates/pairs"]["rows"][args.date]
     summary = {"job": "candidates", "ds": args.date, "pairs": rows, "run_id": published["run_id"]}
-    print(json.dumps(summary))
+    emit_summary(summary)
     return summary
 
 

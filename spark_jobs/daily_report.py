@@ -18,7 +18,6 @@ the day's stale NOT PUBLISHED page.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from labelling.attribution import Windows
 from mutuals.errors import MutualsError, run_and_exit_code
 from mutuals.jobargs import band, job_parser, run_job
 from mutuals.lake import Lake, UnpublishedPartition, days_between
+from mutuals.ledger import emit_summary
 from mutuals.tables import DS, spec
 from reports.daily import (
     ALL,
@@ -169,7 +169,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
         "mature": sum(bool(r["mature"]) for r in today), "page": page,
         "seconds": round(time.perf_counter() - started, 1), "run_id": published["run_id"],
     }
-    print(json.dumps(summary, sort_keys=True))
+    emit_summary(summary)
     return summary
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import urllib.parse
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from pyspark.sql import functions as F
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake, days_between, join_uri, open_output
+from mutuals.ledger import emit_summary
 from mutuals.tables import REPORTS_EXPERIMENTS
 from reports.experiment import (
     DAY,
@@ -195,7 +195,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
                "experiments": {r.experiment: experiment_summary(r, pages[r.experiment]) for r in results},
                "skipped": skipped, "excluded_members": excluded, "cuped": args.cuped,
                "run_id": published["run_id"]}
-    print(json.dumps(summary, sort_keys=True))
+    emit_summary(summary)
     return summary
 
 

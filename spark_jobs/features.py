@@ -13,7 +13,6 @@ never ingested, e.g. before the lake's first day, simply contributes nothing to 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from joins.pair_graph import DEFAULT_BROADCAST_LIMIT_BYTES, STRATEGIES, choose_s
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
+from mutuals.ledger import emit_summary
 from ranking.pair_features import history_window, pair_features
 
 PAIRS_TABLE, FEATURES_TABLE = "candidates/pairs", "features/pairs"
@@ -63,7 +63,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
         "pairs_shown_28d": int(written["shown"] or 0),
         "seconds": round(time.perf_counter() - started, 1), "run_id": published["run_id"],
     }
-    print(json.dumps(summary, sort_keys=True))
+    emit_summary(summary)
     return summary
 
 

@@ -50,6 +50,7 @@ from joins.triangles import (
 )
 from mutuals.errors import UsageError, run_and_exit_code
 from mutuals.lake import Lake, join_uri, open_output
+from mutuals.ledger import emit_summary
 from mutuals.outputs import OutputGuard
 from mutuals.session import build_session
 
@@ -181,9 +182,11 @@ def execute(spark: SparkSession, job: Prepared) -> dict:
         "rows": len(members),
         "members": pc.count_distinct(members).as_py() if len(members) else 0,
         "skipped_rows": job.edges.skipped,
+        "rows_in": len(job.edges.src),
+        "rows_out": len(members),
         "seconds": round(time.monotonic() - started, 3),
     }
-    print(json.dumps(summary))
+    emit_summary(summary)
     return summary
 
 

@@ -13,7 +13,6 @@ otherwise drop that day's connections from the snapshot). Both tables are publis
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +23,7 @@ from joins.edges import member_degrees, symmetric_edges
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
+from mutuals.ledger import emit_summary
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
@@ -40,7 +40,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
                "members": written.count(), "max_degree": top.max_degree, "hubs": top.hubs,
                "run_id": published["run_id"]}
     edges.unpersist()
-    print(json.dumps(summary))
+    emit_summary(summary)
     return summary
 
 

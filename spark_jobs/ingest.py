@@ -18,7 +18,6 @@ Duplicates are valid rows here (the same edge both ways, a repeated event); late
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -30,6 +29,7 @@ from ingestion.routing import TableCounts, gate_accepted, ingest_table, require_
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
+from mutuals.ledger import emit_summary
 from mutuals.tables import QUARANTINE, spec
 from quality.landing_rules import DEFAULT_ALLOWED_LATENESS_DAYS, RULES
 
@@ -53,8 +53,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> list[TableCounts]:
     counts_df = spark.createDataFrame([asdict(c) for c in counts], spec("quarantine/ingest_counts").schema)
     day.write_partition(counts_df, "quarantine/ingest_counts", args.date)
     published = day.publish()
-    print(json.dumps({"job": "ingest", "ds": args.date, "tables": [asdict(c) for c in counts],
-                      "run_id": published["run_id"]}))
+    emit_summary({"job": "ingest", "ds": args.date, "tables": [asdict(c) for c in counts],
+                  "rows_in": sum(c.rows_read for c in counts), "run_id": published["run_id"]})
     return counts
 
 

@@ -31,7 +31,6 @@ What a run does (semantics in `labelling.attribution`):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -52,6 +51,7 @@ from labelling.options import add_lookback_argument, add_window_arguments, windo
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
+from mutuals.ledger import emit_summary
 from mutuals.tables import DS
 from quality.label_gates import add_label_gate_arguments, check_labels, label_gate_config
 
@@ -107,7 +107,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
         "unattributed": dict(sorted(by_reason.items())),
         "seconds": round(time.perf_counter() - started, 1), "run_id": published["run_id"],
     }
-    print(json.dumps(summary, sort_keys=True))
+    emit_summary(summary)
     return summary
 
 

@@ -29,7 +29,6 @@ if sys.path and _Path(sys.path[0] or ".").resolve() == _Path(__file__).resolve()
     sys.path.pop(0)
 
 import argparse
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +37,7 @@ from pyspark.sql import SparkSession
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
+from mutuals.ledger import emit_summary
 from mutuals.profiles import active_profile
 from push.push_input import group_recommendations, write_push_input_from
 from push.schemas import load_value_schema
@@ -82,7 +82,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         store.close()
     result.update(avro=folder, avro_records=records)
-    print(json.dumps(result, sort_keys=True, default=str))
+    emit_summary({"job": "push", "ds": args.date, "rows_out": records, **result})
     return result
 
 

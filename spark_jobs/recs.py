@@ -15,7 +15,6 @@ published (a young lake has fewer). A missing day fails, it never reads as empty
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -24,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
+from mutuals.ledger import emit_summary
 from ranking import registry
 from ranking.heuristic import DEFAULT_TOP_K
 from ranking.heuristic import MODEL_VERSION as HEURISTIC
@@ -67,7 +67,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
                "members": written.select("member_id").distinct().count(), "model_version": version,
                "top_k": args.top_k, "seconds": round(time.perf_counter() - started, 1),
                "run_id": published["run_id"]}
-    print(json.dumps(summary))
+    emit_summary(summary)
     return summary
 
 

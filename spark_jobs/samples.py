@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from labelling.options import add_lookback_argument
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
+from mutuals.ledger import emit_summary
 from mutuals.tables import DS
 from quality.label_gates import check_samples
 
@@ -70,7 +70,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
         "per_day": [r.asDict() for r in per_day],
         "seconds": round(time.perf_counter() - started, 1), "run_id": published["run_id"],
     }
-    print(json.dumps(summary, sort_keys=True))
+    emit_summary(summary)
     return summary
 
 

@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 from mutuals.errors import BadInput, MissingInput, run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import PUBLICATIONS, Lake, days_between, writer_of
+from mutuals.ledger import emit_summary
 from mutuals.tables import DS, JOB
 from ranking import model_metrics, registry
 from ranking.training import (
@@ -187,7 +188,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
                    "status": existing["status"], "reason": existing["reason"], "eval_ds": existing["eval_ds"],
                    **{name: short(m) for name, m in stored.items()},
                    "seconds": round(time.perf_counter() - started, 1)}
-        print(json.dumps(summary, sort_keys=True))
+        emit_summary(summary)
         return summary
     rows = rows.persist()
     try:
@@ -214,7 +215,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
                "status": registry.PROMOTED if decision.promoted else registry.REFUSED, "reason": decision.reason,
                **{name: short(m) for name, m in metrics.items()},
                "seconds": round(time.perf_counter() - started, 1), "run_id": published["run_id"]}
-    print(json.dumps(summary, sort_keys=True))
+    emit_summary(summary)
     return summary
 
 

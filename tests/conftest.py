@@ -20,6 +20,7 @@ import pytest
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MUTUALS_SPARK_UI", "false")
+os.environ.setdefault("MUTUALS_PROGRESS_S", "0")
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 EGO_FACEBOOK = DATA / "ego_facebook_edges.csv"

@@ -84,7 +84,7 @@ def test_a_missing_input_through_the_installed_command_is_one_line_and_exit_10(t
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert "Traceback" not in done.stderr
     assert lines[-1].startswith(("UnpublishedPartition: ", "MissingTable: ")), lines
-    assert "candidates/pairs" in lines[-1]
+    assert "features/pairs" in lines[-1]
     assert "ds=2026-01-02" in lines[-1]
     traced = subprocess.run([str(MUTUALS), "--traceback", "run", "recs", "--date", "2026-01-02", "--lake",
                              str(lake)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)

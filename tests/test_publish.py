@@ -51,8 +51,8 @@ def test_a_crash_between_graph_commits_leaves_the_day_unpublished_and_a_rerun_co
     with pytest.raises(UnpublishedPartition, match=GRAPH_UNPUBLISHED):
         run_candidates(lake)
     assert not lake.exists(spark, "candidates/pairs")
-    with pytest.raises(UnpublishedPartition, match=r"^candidates/pairs ds=2026-01-02 is not published: "
-                                                   r"run `mutuals run candidates --date 2026-01-02` first$"):
+    with pytest.raises(UnpublishedPartition, match=r"^features/pairs ds=2026-01-02 is not published: "
+                                                   r"run `mutuals run features --date 2026-01-02` first$"):
         recs.main(["--date", D, "--lake", lake.root])
 
     summary = run_graph(lake, spark)
