@@ -41,9 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="probability of jumping back to the member at each step (default %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="PPR walk seed (default %(default)s)")
     parser.add_argument("--hub-threshold", type=int, default=DEFAULTS.hub_threshold,
-                        help="organisations with more stints take the blocked path (default %(default)s)")
+                        help="organisations with more stints go through the sweep kernel in member blocks, never "
+                             "a pair join (default %(default)s)")
     parser.add_argument("--block-size", type=int, default=DEFAULTS.block_size,
-                        help="stints per block on the blocked path (default %(default)s)")
+                        help="stints per member block of a kernel organisation (default %(default)s)")
     parser.add_argument("--triangle-strategy", choices=STRATEGIES, default=DEFAULTS.triangle_strategy,
                         help="joins.triangles strategy (default %(default)s)")
     return parser
