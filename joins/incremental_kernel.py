@@ -1,0 +1,116 @@
+"""numba kernels of incremental triangle closing: exact common counts for given pairs, and the top K of a
+chosen set of source members (not a contiguous range) on a CSR.
+
+Why a per-pair count instead of the wedge counter: a member next to a new connection needs new counts
+only for the few candidates at the far end of that connection, so intersecting two sorted neighbour
+lists (binary search of the shorter into the longer when one is a hub) costs min-degree * log, not the
+member's whole two-hop neighbourhood.
+
+Why the chosen-sources kernel reuses `joins.triangle_kernel.top_k_common`: a recomputed member must get
+exactly the rows a full run gives it, so it goes through the very kernel (and its tie-break) the full run
+uses; only the source rows are gathered from a list instead of a range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from joins.triangle_kernel import INDEX_DTYPE, OFFSET_DTYPE, KernelInputInvalid, top_k_common
+
+NEIGHBOUR = -1  # pair_common's value for a pair whose candidate is already a neighbour of the member
+
+
+@njit(cache=True, nogil=True)
+def _lower_bound(indices, lo, hi, value):  # pragma: no cover
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if indices[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _pair_common(indptr, indices, xs, cs):  # pragma: no cover
+    n = xs.shape[0]
+    out = np.empty(n, dtype=np.int32)
+    for p in range(n):
+        x = xs[p]
+        c = cs[p]
+        x_lo, x_hi = indptr[x], indptr[x + 1]
+        at = _lower_bound(indices, x_lo, x_hi, c)
+        if at < x_hi and indices[at] == c:
+            out[p] = NEIGHBOUR
+            continue
+        s_lo, s_hi = x_lo, x_hi
+        l_lo, l_hi = indptr[c], indptr[c + 1]
+        if s_hi - s_lo > l_hi - l_lo:
+            s_lo, s_hi, l_lo, l_hi = l_lo, l_hi, s_lo, s_hi
+        count = 0
+        n_short, n_long = s_hi - s_lo, l_hi - l_lo
+        if n_short * 8 < n_long:
+            # one side is much longer (a hub): binary search each short entry, moving the floor up
+            lo = l_lo
+            for q in range(s_lo, s_hi):
+                lo = _lower_bound(indices, lo, l_hi, indices[q])
+                if lo == l_hi:
+                    break
+                if indices[lo] == indices[q]:
+                    count += 1
+        else:
+            i, j = s_lo, l_lo
+            while i < s_hi and j < l_hi:
+                a = indices[i]
+                b = indices[j]
+                if a == b:
+                    count += 1
+                    i += 1
+                    j += 1
+                elif a < b:
+                    i += 1
+                else:
+                    j += 1
+        out[p] = count
+    return out
+
+
+def pair_common(indptr: np.ndarray, indices: np.ndarray, xs: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    """|N(x) & N(c)| per pair of dense node indices, or NEIGHBOUR (-1) where c is in N(x).
+
+    The CSR's neighbour lists must be sorted (joins.csr builds them so). Inputs are checked here because
+    an out-of-range index inside numba is a silent memory error, not an exception.
+    """
+    if xs.shape != cs.shape:
+        raise KernelInputInvalid(f"xs and cs must align, found {xs.shape} and {cs.shape}")
+    n = indptr.shape[0] - 1
+    xs = np.ascontiguousarray(xs, dtype=np.int64)
+    cs = np.ascontiguousarray(cs, dtype=np.int64)
+    if xs.size and (int(min(xs.min(), cs.min())) < 0 or int(max(xs.max(), cs.max())) >= n):
+        raise KernelInputInvalid(f"pair indices must lie in 0..{n - 1}")
+    return _pair_common(indptr, indices, xs, cs)
+
+
+def top_k_for_sources(
+    indptr: np.ndarray, indices: np.ndarray, sources: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top K per source for the given dense sources (sorted ascending) of a whole CSR; candidates are all
+    nodes. Returns (source index, candidate index, common), ordered by source, then common desc, id asc:
+    the same rows `triangle_kernel.top_k_for_source_range` gives those sources."""
+    sources = np.ascontiguousarray(sources, dtype=np.int64)
+    n = indptr.shape[0] - 1
+    if sources.size == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty.astype(INDEX_DTYPE), np.empty(0, dtype=np.int32)
+    if int(sources.min()) < 0 or int(sources.max()) >= n:
+        raise KernelInputInvalid(f"sources must lie in 0..{n - 1}")
+    starts, stops = indptr[sources], indptr[sources + 1]
+    lengths = stops - starts
+    src_ptr = np.zeros(sources.shape[0] + 1, dtype=OFFSET_DTYPE)
+    np.cumsum(lengths, out=src_ptr[1:])
+    gather = np.repeat(starts - src_ptr[:-1], lengths) + np.arange(int(src_ptr[-1]), dtype=np.int64)
+    src_nbr = indices[gather]
+    pos, cand, common = top_k_common(src_ptr, src_nbr, src_nbr, sources.astype(INDEX_DTYPE), indptr, indices,
+                                     n, k)
+    return sources[pos], cand, common
