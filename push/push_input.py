@@ -112,27 +112,29 @@ def with_partition(partitions: int) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def part_file_writer(folder: str, ds: str, value_schema: Schema
+def part_file_writer(folder: str, ds: str, value_schema: Schema, nullable_value: bool = False
                      ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """mapInArrow sink: a task writes every partition it holds through `write_parts` and yields
-    (part, records) per file it wrote."""
+    (part, records) per file it wrote. `nullable_value`: an incremental input, where a null value deletes."""
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         parts: dict[int, list[Record]] = {}
         for batch in batches:
             for row in batch.to_pylist():
                 parts.setdefault(row[PART], []).append((row[KEY_FIELD], row[VALUE_FIELD]))
-        written = write_parts(folder, parts, value_schema, ds)
+        written = write_parts(folder, parts, value_schema, ds, nullable_value=nullable_value)
         yield pa.RecordBatch.from_arrays([pa.array(list(written), pa.int32()), pa.array(list(written.values()),
                                                                                         pa.int64())],
                                          names=["part", "records"])
     return write
 
 
-def write_push_input_from(values: DataFrame, folder: str, ds: str, partitions: int, value_schema: Schema) -> int:
+def write_push_input_from(values: DataFrame, folder: str, ds: str, partitions: int, value_schema: Schema,
+                          nullable_value: bool = False) -> int:
     """Write `key`, `value` rows as the push input of day `ds` into `folder` from the executors (a folder
-    every executor can reach); partitions no executor held get their empty file here. Returns the records."""
+    every executor can reach); partitions no executor held get their empty file here. Returns the records.
+    `nullable_value`: an incremental input (null values are deletes)."""
     written = (values.transform(with_partition(partitions)).repartition(partitions, PART)
-               .mapInArrow(part_file_writer(folder, ds, value_schema), COUNTS_SCHEMA).collect())
+               .mapInArrow(part_file_writer(folder, ds, value_schema, nullable_value), COUNTS_SCHEMA).collect())
     missing = set(range(partitions)) - {row["part"] for row in written}
-    write_parts(folder, {part: [] for part in missing}, value_schema, ds)
+    write_parts(folder, {part: [] for part in missing}, value_schema, ds, nullable_value=nullable_value)
     return sum(row["records"] for row in written)

@@ -128,6 +128,32 @@ class _Handle:
             os.close(self.lease_fd)
 
 
+def storage_key_list(keys: np.ndarray) -> list[bytes]:
+    """`key_bytes` for a whole sorted key array at once (sign bit flipped, 8 bytes big-endian)."""
+    blob = (keys.astype(np.int64).view(np.uint64) ^ np.uint64(SIGN)).astype(">u8").tobytes()
+    return [blob[i:i + 8] for i in range(0, len(blob), 8)]
+
+
+@dataclass(frozen=True)
+class RocksPartTarget:
+    """Where a build task writes its partition: one SST file in the version's staging folder.
+
+    Why one SST per key-hash partition: a task holds its whole partition sorted by key, so it writes the
+    file in one pass and no process ever merges partitions; the store ingests all of them at once."""
+
+    staging: str
+
+    def write(self, part: int, keys: np.ndarray, values: list[bytes]) -> list[str]:
+        if not values:
+            return []   # an SST file cannot be empty; the version simply has no file for this partition
+        path = os.path.join(self.staging, f"part-{part:05d}.sst")
+        writer = SstFileWriter(options=_options())
+        writer.open(path)
+        deque(map(writer.__setitem__, storage_key_list(keys), values), maxlen=0)
+        writer.finish()
+        return [path]
+
+
 class _Retry(Exception):
     """The version went away between reading the pointer and opening it; read the pointer again."""
 
@@ -258,9 +284,27 @@ class RocksStore(VersionedStore):
 
     # ------------------------------------------------------------------ building
     def _storage_keys(self, version: int, keys: np.ndarray) -> list[bytes]:
-        """`key_bytes` for a whole sorted key array at once (sign bit flipped, 8 bytes big-endian)."""
-        blob = (keys.astype(np.int64).view(np.uint64) ^ np.uint64(SIGN)).astype(">u8").tobytes()
-        return [blob[i:i + 8] for i in range(0, len(blob), 8)]
+        return storage_key_list(keys)
+
+    def _part_target(self, version: int) -> RocksPartTarget:
+        return RocksPartTarget(str(self._staging_dir(version)))
+
+    def _ingest_parts(self, version: int, files: list[str]) -> None:
+        """The tasks' SST files, one per key-hash partition, moved into the version in one ingest.
+
+        Partitions overlap in key range (keys are spread by hash), so RocksDB stacks the files in L0 and the
+        bottom level rather than one level; a key is still in exactly one file, and `_count` iterates to
+        check it (disjoint files would let it read the counts from the table properties)."""
+        staging = self._staging_dir(version)
+        if files:
+            db = Rdict(str(self.version_dir(version)), _options())
+            try:
+                ingest = IngestExternalFileOptions()
+                ingest.set_move_files(True)
+                db.ingest_external_file(files, ingest)
+            finally:
+                db.close()
+        shutil.rmtree(staging, ignore_errors=True)
 
     def _prepare_version(self, version: int) -> None:
         """The version's empty RocksDB, its SST staging folder and its reader lease file (creating a

@@ -35,7 +35,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -167,6 +167,99 @@ class SortedBatch:
         return len(self.values)
 
 
+@dataclass(frozen=True)
+class PartTask:
+    """One executor task of a full push built outside the pusher: one push-input file (one key-hash
+    partition, `part` of `partitions`, or None when the files are not named by partition) into the new
+    version's data at `target`, a picklable backend object whose `write(part, keys, values)` stores a
+    sorted batch and returns the files it made (SST files for RocksDB, none for Redis)."""
+
+    target: Any
+    version: int
+    schema_id: int
+    folder: str
+    path: str
+    value_schema: Schema
+    nullable_value: bool
+    part: int | None
+    partitions: int
+    canary_keys: int
+
+
+@dataclass
+class PartBuilt:
+    """What one task built; `error` is a failure the store reports on purpose (bad record, duplicate key),
+    sent back as a value so the pusher raises its own class rather than a task failure."""
+
+    index: int
+    records: int = 0
+    keys: int = 0
+    bytes: int = 0
+    files: list[str] = field(default_factory=list)
+    sample: list[tuple[int, bytes]] = field(default_factory=list)
+    error: Exception | None = None
+
+
+PartRunner = Callable[[list[PartTask]], list[PartBuilt]]
+
+
+def collect_records(push_input: PushInput, schema_id: int) -> tuple[SortedBatch, int, int]:
+    """Read and check every record once; keys sorted and duplicates resolved with array operations.
+
+    Identical duplicates collapse to one key; a key repeated with a different value fails naming the
+    first record (in file order) that disagrees, unless a bad record comes before it, as a streaming
+    reader would report them. A module function so an executor task runs the same checks on its file."""
+    raw = read_raw_records(push_input, allow_deletes=False)
+    keys = np.array(raw.keys, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    repeats = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
+    conflict = first_conflict(raw, order, repeats, push_input)
+    if conflict is not None:
+        raise DuplicateKey(f"{raw.where(conflict)}: key {raw.keys[conflict]} appears twice with different values")
+    if raw.error is not None:
+        raise raw.error
+    keep = np.ones(len(keys), dtype=bool)
+    keep[repeats] = False
+    prefix = SCHEMA_ID.pack(schema_id)
+    bodies = raw.values
+    values = [prefix + bodies[i] for i in order[keep].tolist()]  # type: ignore[operator]
+    total = 8 * len(values) + sum(map(len, values))
+    return SortedBatch(sorted_keys[keep], values), len(keys), total
+
+
+def first_conflict(raw: RawRecords, order: np.ndarray, repeats: np.ndarray, push_input: PushInput) -> int | None:
+    """Position (file order) of the first record whose key was seen before with another value.
+
+    Bytes are compared first; bytes that differ are decoded and compared as values, since another
+    writer may encode an equal value differently (e.g. arrays in several blocks)."""
+    schema = None
+    first = None
+    for i in repeats.tolist():
+        here, before = int(order[i]), int(order[i - 1])
+        if raw.values[here] == raw.values[before]:
+            continue
+        if schema is None:
+            schema = parsed(push_input.value_schema)
+        if decode_body(raw.values[here], schema) == decode_body(raw.values[before], schema):
+            continue
+        first = here if first is None else min(first, here)
+    return first
+
+
+def part_numbers(files: Sequence[str]) -> list[int] | None:
+    """Each file's key-hash partition when the files are exactly part-00000.avro .. part-(n-1) (the
+    push-input layout), else None: then no task can tell a key in the wrong file."""
+    found = []
+    for path in files:
+        name = path.rsplit("/", 1)[-1]
+        digits = name.removeprefix("part-").removesuffix(".avro")
+        if not (name.startswith("part-") and name.endswith(".avro") and digits.isdigit()):
+            return None
+        found.append(int(digits))
+    return found if sorted(found) == list(range(len(files))) else None
+
+
 def empty_manifest(settings: dict[str, Any] | None = None) -> dict[str, Any]:
     manifest: dict[str, Any] = {"format": 1, "current": None, "next_version": 1, "schemas": {}, "versions": {},
                                 "incr_seq": 0, "incremental_push_ids": []}
@@ -212,6 +305,19 @@ class VersionedStore(ABC):
         if incremental:
             return self._incremental_push(push_input, push_id)
         return self._full_push(push_input, push_id, allow_empty)
+
+    @maps_unavailable("push (the current version is unchanged)")
+    def push_parts(self, avro_dir: str, run_parts: PartRunner, push_id: str | None = None,
+                   allow_empty: bool = False) -> dict[str, Any]:
+        """A full push whose build runs in `run_parts` (Spark executors: `push.parallel`), one task per
+        push-input file, that is per key-hash partition, each writing straight into the new version's
+        data (an SST file in the version's staging folder for RocksDB, pipelined writes into the version's
+        keyspace for Redis). The store then ingests what was built and validates and swaps exactly as
+        `push` does: same versions, gate, canary, replay and rollback, and a failed build leaves the
+        current version untouched. The tasks must reach the store (a local RocksDB folder: local mode or
+        a shared mount)."""
+        push_input = open_push_input(avro_dir)
+        return self._full_push(push_input, push_id, allow_empty, run_parts)
 
     @maps_unavailable("get")
     def get(self, keys: Sequence[int]) -> Read:
@@ -379,14 +485,15 @@ class VersionedStore(ABC):
         return self._schemas[schema_id]
 
     # ================================================================== full push
-    def _full_push(self, push_input: PushInput, push_id: str | None, allow_empty: bool) -> dict[str, Any]:
+    def _full_push(self, push_input: PushInput, push_id: str | None, allow_empty: bool,
+                   run_parts: PartRunner | None = None) -> dict[str, Any]:
         with self._push_lock():
             self.recover(holding_push_lock=True)
             version, schema_id, noop = self._start_version(push_input, push_id)
             if noop is not None:
                 return noop
             try:
-                result = self._build_validate_swap(version, schema_id, push_input, push_id, allow_empty)
+                result = self._build_validate_swap(version, schema_id, push_input, push_id, allow_empty, run_parts)
             except BaseException as exc:
                 self._fail_version(version, exc)
                 raise
@@ -433,25 +540,29 @@ class VersionedStore(ABC):
         return schema_id
 
     def _build_validate_swap(self, version: int, schema_id: int, push_input: PushInput,
-                             push_id: str | None, allow_empty: bool = False) -> dict[str, Any]:
+                             push_id: str | None, allow_empty: bool = False,
+                             run_parts: PartRunner | None = None) -> dict[str, Any]:
         began = time.perf_counter()
-        batch, records, total_bytes = self._collect_input(push_input, schema_id)
-        if records == 0 and not allow_empty:
-            raise EmptyPush(f"v{version}: {push_input.folder} holds no records; an empty full push "
-                            "would serve nothing for every member and is refused unless asked for "
-                            "(allow_empty=True, --allow-empty)")
-        read_s = time.perf_counter() - began
-        build_started = time.time()
-        self._build(version, batch)
+        if run_parts is None:
+            batch, records, total_bytes = self._collect_input(push_input, schema_id)
+            self._refuse_empty(version, records, allow_empty, push_input)
+            read_s = time.perf_counter() - began
+            build_started = time.time()
+            self._build(version, batch)
+            keys, sample = len(batch), self._canary_sample(version, batch)
+        else:
+            read_s, build_started = 0.0, time.time()   # the tasks read and build in one pass
+            keys, records, total_bytes, sample = self._build_parts(version, schema_id, push_input, run_parts)
+            self._refuse_empty(version, records, allow_empty, push_input)
         self._set_version(version, data=DATA_PRESENT)
         built = time.perf_counter()
         counted = self._count(version)
-        if counted != len(batch):
-            raise ValidationFailed(f"v{version}: expected {len(batch)} keys (distinct input keys), "
+        if counted != keys:
+            raise ValidationFailed(f"v{version}: expected {keys} keys (distinct input keys), "
                                    f"found {counted} in the built version")
-        self._gate(version, len(batch), total_bytes)
-        self._canary(version, batch)
-        self._set_version(version, status=PUSHED, records=records, keys=len(batch), bytes=total_bytes)
+        self._gate(version, keys, total_bytes)
+        self._canary(version, sample)
+        self._set_version(version, status=PUSHED, records=records, keys=keys, bytes=total_bytes)
         validated = time.perf_counter()
         faults.fault_point(faults.WRITTEN)
         with self._mutex():
@@ -474,49 +585,46 @@ class VersionedStore(ABC):
         return dict(self._result(version, entry), previous=previous, realtime_replayed=rt_applied,
                     push_id=push_id, timings=timings)
 
-    def _collect_input(self, push_input: PushInput, schema_id: int) -> tuple[SortedBatch, int, int]:
-        """Read and check every record once; keys sorted and duplicates resolved with array operations.
-
-        Identical duplicates collapse to one key; a key repeated with a different value fails naming the
-        first record (in file order) that disagrees, unless a bad record comes before it, as a streaming
-        reader would report them."""
-        raw = read_raw_records(push_input, allow_deletes=False)
-        keys = np.array(raw.keys, dtype=np.int64)
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        repeats = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
-        conflict = self._first_conflict(raw, order, repeats, push_input)
-        if conflict is not None:
-            raise DuplicateKey(f"{raw.where(conflict)}: key {raw.keys[conflict]} appears twice with different values")
-        if raw.error is not None:
-            raise raw.error
-        keep = np.ones(len(keys), dtype=bool)
-        keep[repeats] = False
-        prefix = SCHEMA_ID.pack(schema_id)
-        bodies = raw.values
-        values = [prefix + bodies[i] for i in order[keep].tolist()]  # type: ignore[operator]
-        total = 8 * len(values) + sum(map(len, values))
-        return SortedBatch(sorted_keys[keep], values), len(keys), total
-
     @staticmethod
-    def _first_conflict(raw: RawRecords, order: np.ndarray, repeats: np.ndarray,
-                        push_input: PushInput) -> int | None:
-        """Position (file order) of the first record whose key was seen before with another value.
+    def _refuse_empty(version: int, records: int, allow_empty: bool, push_input: PushInput) -> None:
+        if records == 0 and not allow_empty:
+            raise EmptyPush(f"v{version}: {push_input.folder} holds no records; an empty full push "
+                            "would serve nothing for every member and is refused unless asked for "
+                            "(allow_empty=True, --allow-empty)")
 
-        Bytes are compared first; bytes that differ are decoded and compared as values, since another
-        writer may encode an equal value differently (e.g. arrays in several blocks)."""
-        schema = None
-        first = None
-        for i in repeats.tolist():
-            here, before = int(order[i]), int(order[i - 1])
-            if raw.values[here] == raw.values[before]:
-                continue
-            if schema is None:
-                schema = parsed(push_input.value_schema)
-            if decode_body(raw.values[here], schema) == decode_body(raw.values[before], schema):
-                continue
-            first = here if first is None else min(first, here)
-        return first
+    def _build_parts(self, version: int, schema_id: int, push_input: PushInput,
+                     run_parts: PartRunner) -> tuple[int, int, int, list[tuple[int, bytes]]]:
+        """Run one build task per push-input file, raise the first reported failure (in file order), then
+        ingest what the tasks wrote. Returns (keys, records, bytes, canary sample)."""
+        self._prepare_version(version)
+        numbered = part_numbers(push_input.files)
+        tasks = [PartTask(self._part_target(version), version, schema_id, push_input.folder, path,
+                          push_input.value_schema, push_input.nullable_value,
+                          None if numbered is None else numbered[i], len(push_input.files), self.options.canary_keys)
+                 for i, path in enumerate(push_input.files)]
+        built = sorted(run_parts(tasks), key=lambda b: b.index)
+        if [b.index for b in built] != list(range(len(tasks))):
+            raise ValidationFailed(f"v{version}: expected one build result per push-input file "
+                                   f"({len(tasks)}), found {len(built)}")
+        for part in built:
+            if part.error is not None:
+                raise part.error
+        faults.fault_point(faults.WRITING)
+        self._ingest_parts(version, [f for part in built for f in part.files])
+        pool = [pair for part in built for pair in part.sample]
+        sample = random.Random(version).sample(pool, min(self.options.canary_keys, len(pool)))
+        return (sum(b.keys for b in built), sum(b.records for b in built), sum(b.bytes for b in built), sample)
+
+    def _part_target(self, version: int) -> Any:
+        """The picklable writer build tasks use for `version` (see PartTask)."""
+        raise NotImplementedError(f"{type(self).__name__}: no parallel build")
+
+    def _ingest_parts(self, version: int, files: list[str]) -> None:  # noqa: B027 - optional hook
+        """Take the files the build tasks wrote into the version (RocksDB ingests its SST files)."""
+
+    def _collect_input(self, push_input: PushInput, schema_id: int) -> tuple[SortedBatch, int, int]:
+        """The whole input read in this process (`collect_records`); a method so a caller can swap it."""
+        return collect_records(push_input, schema_id)
 
     def _gate(self, version: int, keys: int, total_bytes: int) -> None:
         manifest = self._load()
@@ -529,11 +637,13 @@ class VersionedStore(ABC):
                     f"v{version}: {what} dropped from {old} (v{manifest['current']}) to {new} "
                     f"(-{(old - new) / old:.1%}); expected a drop of at most {self.options.max_drop:.0%}")
 
-    def _canary(self, version: int, batch: SortedBatch) -> None:
-        """Read sampled keys back through a fresh reader of the new version; decode and compare."""
+    def _canary_sample(self, version: int, batch: SortedBatch) -> list[tuple[int, bytes]]:
         rng = random.Random(version)
         picked = rng.sample(range(len(batch)), min(self.options.canary_keys, len(batch)))
-        sample = [(int(batch.keys[i]), batch.values[i]) for i in picked]
+        return [(int(batch.keys[i]), batch.values[i]) for i in picked]
+
+    def _canary(self, version: int, sample: list[tuple[int, bytes]]) -> None:
+        """Read sampled keys back through a fresh reader of the new version; decode and compare."""
         found = self._read_version(version, [k for k, _ in sample])
         for (key, expected), raw in zip(sample, found, strict=True):
             if raw != expected:
@@ -602,6 +712,7 @@ class VersionedStore(ABC):
             entry["generation"] = entry.get("generation", 0) + 1
             entry["incremental_pushes"] = entry.get("incremental_pushes", 0) + 1
             if push_id is not None:
+                entry["last_push_id"] = push_id
                 ids = manifest["incremental_push_ids"] + [push_id]
                 manifest["incremental_push_ids"] = ids[-self.options.incremental_ids_kept:]
             self._save(manifest)
