@@ -157,14 +157,26 @@ def _gather_neighbours(csr: Csr, nodes: np.ndarray) -> tuple[np.ndarray, np.ndar
 @dataclass(frozen=True)
 class IncrementalPlan:
     """What the day's delta changes: members recomputed in full (ids, sorted) and the changed pairs of the
-    members merged, with their exact new counts (pairs with a count >= 1, not neighbours)."""
+    members merged, with their exact new counts (pairs with a count >= 1, not neighbours), sorted by
+    member, then candidate; `changed_x` / `changed_c` are the same pairs as dense indices of D's CSR."""
 
     recompute: np.ndarray
     changed: TopKRows
+    changed_x: np.ndarray
+    changed_c: np.ndarray
 
     @property
     def merged_members(self) -> np.ndarray:
-        return np.unique(self.changed.member)
+        return _distinct_sorted(self.changed.member)
+
+
+def _distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """Distinct values of a sorted array."""
+    if values.size == 0:
+        return values
+    is_new = np.ones(values.shape[0], dtype=bool)
+    is_new[1:] = values[1:] != values[:-1]
+    return values[is_new]
 
 
 def plan_incremental(prev: Csr, new: Csr, delta: EdgeDelta) -> IncrementalPlan:
@@ -183,18 +195,29 @@ def plan_incremental(prev: Csr, new: Csr, delta: EdgeDelta) -> IncrementalPlan:
     by_far_end = np.argsort(c, kind="stable")
     a, c = a[by_far_end], c[by_far_end]
     degrees = np.diff(new.indptr)
-    parts: list[TopKRows] = []
+    xs_parts, cs_parts, counts_parts = [], [], []
     start = 0
     while start < a.shape[0]:
         stop = _chunk_end(c, degrees[a], start, PAIR_CHUNK_ENTRIES)
         owner, xs = _gather_neighbours(new, a[start:stop])
         cs = c[start:stop][owner]
         keep = ~is_recomputed[xs]
-        keys = np.unique(cs[keep] * new.n_nodes + xs[keep])
+        keys = _distinct_sorted(np.sort(cs[keep] * new.n_nodes + xs[keep]))
         if keys.size:
-            parts.append(_counted_pairs(new, keys // new.n_nodes, keys % new.n_nodes))
+            pair_c, pair_x = keys // new.n_nodes, keys % new.n_nodes
+            counts = _count_pairs(new, pair_x, pair_c)
+            is_candidate = counts > 0
+            xs_parts.append(pair_x[is_candidate])
+            cs_parts.append(pair_c[is_candidate])
+            counts_parts.append(counts[is_candidate])
         start = stop
-    return IncrementalPlan(recompute, TopKRows.concat(parts))
+    if not xs_parts:
+        empty = np.empty(0, np.int64)
+        return IncrementalPlan(recompute, TopKRows.empty(), empty, empty)
+    xs, cs, counts = np.concatenate(xs_parts), np.concatenate(cs_parts), np.concatenate(counts_parts)
+    by_member = np.argsort(xs * new.n_nodes + cs)
+    xs, cs, counts = xs[by_member], cs[by_member], counts[by_member]
+    return IncrementalPlan(recompute, TopKRows(new.ids[xs], new.ids[cs], counts.astype(np.int32)), xs, cs)
 
 
 def _chunk_end(sorted_far: np.ndarray, weight: np.ndarray, start: int, budget: int) -> int:
@@ -208,34 +231,34 @@ def _chunk_end(sorted_far: np.ndarray, weight: np.ndarray, start: int, budget: i
     return stop
 
 
-def _counted_pairs(new: Csr, cs: np.ndarray, xs: np.ndarray) -> TopKRows:
+def _count_pairs(new: Csr, xs: np.ndarray, cs: np.ndarray) -> np.ndarray:
     from joins import incremental_kernel  # numba loads where the kernel runs
 
-    counts = incremental_kernel.pair_common(new.indptr, new.indices, xs, cs)
-    is_candidate = counts > 0
-    return TopKRows(new.ids[xs[is_candidate]], new.ids[cs[is_candidate]], counts[is_candidate])
+    return incremental_kernel.pair_common(new.indptr, new.indices, xs, cs)
 
 
-def merge_top_k(kept: TopKRows, changed: TopKRows, k: int) -> TopKRows:
-    """Per member: the top K of its kept rows with the changed pairs' counts overriding, plus the changed
-    pairs. `kept` holds only rows of members that have changed pairs."""
-    both = TopKRows.concat([changed, kept])
-    is_changed = np.concatenate((np.zeros(changed.size, np.int8), np.ones(kept.size, np.int8)))
-    first = np.lexsort((is_changed, both.candidate, both.member))
-    both = both.take(first)
-    same_as_previous = np.zeros(both.size, dtype=bool)
-    same_as_previous[1:] = (both.member[1:] == both.member[:-1]) & (both.candidate[1:] == both.candidate[:-1])
-    return _first_k_per_member(both.take(~same_as_previous).ordered(), k)
+def _segments(sorted_members: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi) of each wanted member's rows in rows sorted by member (empty where it has none)."""
+    return (np.searchsorted(sorted_members, wanted, side="left"),
+            np.searchsorted(sorted_members, wanted, side="right"))
 
 
-def _first_k_per_member(rows: TopKRows, k: int) -> TopKRows:
-    """Rows already in the contract's order -> at most the first k of each member."""
-    if rows.size == 0:
-        return rows
-    is_first = np.ones(rows.size, dtype=bool)
-    is_first[1:] = rows.member[1:] != rows.member[:-1]
-    group_start = np.maximum.accumulate(np.where(is_first, np.arange(rows.size), 0))
-    return rows.take(np.arange(rows.size) - group_start < k)
+def merge_top_k(new: Csr, kept: TopKRows, plan: IncrementalPlan, k: int) -> TopKRows:
+    """Per merged member: the top K of its kept rows with the changed pairs' counts overriding, plus the
+    changed pairs. `kept`: D-1's rows in the contract's order (any members; only merged ones are read)."""
+    from joins import incremental_kernel  # numba loads where the kernel runs
+
+    members = plan.merged_members
+    prev_lo, prev_hi = _segments(kept.member, members)
+    lengths = prev_hi - prev_lo
+    offsets = np.zeros(members.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    rows = np.repeat(prev_lo - offsets[:-1], lengths) + np.arange(int(offsets[-1]), dtype=np.int64)
+    prev_cand = _dense(new, kept.candidate[rows])
+    ch_lo, ch_hi = _segments(plan.changed.member, members)
+    pos, cand, common = incremental_kernel.merge_top_k(prev_cand, kept.common[rows], offsets[:-1], offsets[1:],
+                                                       plan.changed_c, plan.changed.common, ch_lo, ch_hi, k)
+    return TopKRows(members[pos], new.ids[cand], common)
 
 
 # ---------------------------------------------------------------- recompute: the full run's machinery
@@ -285,41 +308,53 @@ def _recompute_sources(new: Csr, recompute_ids: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- pure (driver) form
 
 
+def _rows_in_id_order(plan: RecomputePlan, k: int) -> TopKRows:
+    """Every block's rows, blocks taken in source order (not heaviest first): member order for free."""
+    tasks_by_block = np.argsort(plan.task_blocks, kind="stable")
+    return TopKRows.concat([rows for task in tasks_by_block for rows in _recompute_block(plan, int(task), k)])
+
+
 def full_top_k(csr: Csr, k: int, *, max_task_bytes: int = DEFAULT_MAX_TASK_BYTES) -> TopKRows:
     """Every member's top K through the full run's kernel and plan, on this process: the reference the
-    incremental result must equal, and the bench's full side."""
+    incremental result must equal, and the bench's full side. Rows in the contract's order."""
     require_top_k(k)
     plan = plan_recompute(csr, np.arange(csr.n_nodes, dtype=np.int64), k, max_task_bytes, 1)
-    parts = [rows for task in range(plan.task_blocks.shape[0]) for rows in _recompute_block(plan, task, k)]
-    return _in_member_order(TopKRows.concat(parts))
+    return _rows_in_id_order(plan, k)
 
 
-def _in_member_order(rows: TopKRows) -> TopKRows:
-    """Blocks of whole members, each already in the contract's order -> every member in id order."""
-    return rows.take(np.argsort(rows.member, kind="stable"))
+def _interleave(base: TopKRows, extra: TopKRows) -> TopKRows:
+    """Two row sets in the contract's order with no member in common -> one, in the contract's order."""
+    at = np.searchsorted(base.member, extra.member, side="left") + np.arange(extra.size, dtype=np.int64)
+    is_extra = np.zeros(base.size + extra.size, dtype=bool)
+    is_extra[at] = True
+    columns = []
+    for name, dtype in (("member", np.int64), ("candidate", np.int64), ("common", np.int32)):
+        column = np.empty(base.size + extra.size, dtype=dtype)
+        column[is_extra] = getattr(extra, name)
+        column[~is_extra] = getattr(base, name)
+        columns.append(column)
+    return TopKRows(*columns)
 
 
 def incremental_top_k(prev: Csr, new: Csr, prev_rows: TopKRows, k: int, *,
                       max_task_bytes: int = DEFAULT_MAX_TASK_BYTES) -> tuple[TopKRows, dict]:
-    """D's top K from D-1's graph and rows (same K) and D's graph, on this process. Returns the rows in the
-    contract's order and counts of what was done (delta, recomputed, merged, kept members)."""
+    """D's top K from D-1's graph, D-1's rows (same K, in the contract's order, as `full_top_k` gives
+    them) and D's graph, on this process. Returns the rows in the contract's order and counts of what was
+    done (delta, recomputed, merged members, changed pairs)."""
     require_top_k(k)
+    if prev_rows.size and bool(np.any(np.diff(prev_rows.member) < 0)):
+        prev_rows = prev_rows.ordered()
     delta = edge_delta(prev, new)
     plan = plan_incremental(prev, new, delta)
     merged_members = plan.merged_members
     recompute = plan_recompute(new, _recompute_sources(new, plan.recompute), k, max_task_bytes, 1)
-    recomputed = TopKRows.concat([rows for task in range(recompute.task_blocks.shape[0])
-                                  for rows in _recompute_block(recompute, task, k)])
-    is_merged = np.isin(prev_rows.member, merged_members)
-    merged = merge_top_k(prev_rows.take(is_merged), plan.changed, k)
-    is_kept = ~is_merged & ~np.isin(prev_rows.member, plan.recompute)
-    kept = prev_rows.take(is_kept)
-    if kept.size and bool(np.any(np.diff(kept.member) < 0)):
-        kept = _in_member_order(kept)
-    fresh = _in_member_order(TopKRows.concat([recomputed, merged]))
-    at = np.searchsorted(kept.member, fresh.member, side="left")
-    rows = TopKRows(np.insert(kept.member, at, fresh.member), np.insert(kept.candidate, at, fresh.candidate),
-                    np.insert(kept.common, at, fresh.common))
+    recomputed = _rows_in_id_order(recompute, k)
+    merged = merge_top_k(new, prev_rows, plan, k)
+    prev_members = _distinct_sorted(prev_rows.member)
+    seg_lo, seg_hi = _segments(prev_rows.member, prev_members)
+    is_touched = np.isin(prev_members, np.union1d(plan.recompute, merged_members))
+    kept = prev_rows.take(np.repeat(~is_touched, seg_hi - seg_lo))
+    rows = _interleave(kept, _interleave(recomputed, merged))
     stats = {"edges_added": delta.n_added, "edges_removed": delta.n_removed,
              "members_recomputed": int(recompute.sources.shape[0]), "members_merged": int(merged_members.size),
              "changed_pairs": plan.changed.size}
@@ -353,15 +388,16 @@ def _recompute_runner(handle, top_k: int) -> Callable[[Iterator[pa.RecordBatch]]
 
 def incremental_close_triangles(
     spark: SparkSession, prev: Csr, new: Csr, prev_top_k: DataFrame, top_k: int, *,
-    max_task_bytes: int = DEFAULT_MAX_TASK_BYTES,
+    max_task_bytes: int = DEFAULT_MAX_TASK_BYTES, delta: EdgeDelta | None = None,
 ) -> tuple[DataFrame, dict]:
     """Spark form of `incremental_top_k`: prev_top_k (member_id, candidate_id, common_connections) is D-1's
     triangle top K with the same K. Members the delta does not touch keep their rows without leaving
     Spark; recomputed members run in wedge-balanced tasks on the broadcast CSR of D; merged members'
     kept rows meet their changed pairs (counted on the driver, which holds both CSRs) in a per-member
-    window. Returns the rows (CLOSED_TRIANGLES_SCHEMA) and what was done."""
+    window. `delta`: `edge_delta(prev, new)` when the caller has it already. Returns the rows
+    (CLOSED_TRIANGLES_SCHEMA) and what was done."""
     require_top_k(top_k)
-    delta = edge_delta(prev, new)
+    delta = edge_delta(prev, new) if delta is None else delta
     plan = plan_incremental(prev, new, delta)
     merged_members = plan.merged_members
     sc = spark.sparkContext

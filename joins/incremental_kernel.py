@@ -114,3 +114,63 @@ def top_k_for_sources(
     pos, cand, common = top_k_common(src_ptr, src_nbr, src_nbr, sources.astype(INDEX_DTYPE), indptr, indices,
                                      n, k)
     return sources[pos], cand, common
+
+
+@njit(cache=True, nogil=True)
+def _merge_top_k(prev_cand, prev_common, prev_lo, prev_hi, ch_cand, ch_common, ch_lo, ch_hi, k,
+                 out_size):  # pragma: no cover
+    n_members = prev_lo.shape[0]
+    out_pos = np.empty(out_size, dtype=np.int64)
+    out_cand = np.empty(out_size, dtype=np.int64)
+    out_common = np.empty(out_size, dtype=np.int32)
+    n_out = 0
+    shift = np.int64(1) << np.int64(31)
+    for i in range(n_members):
+        lo, hi = ch_lo[i], ch_hi[i]
+        m = hi - lo
+        changed_keys = np.empty(m, dtype=np.int64)
+        for j in range(m):
+            changed_keys[j] = (shift - ch_common[lo + j]) * shift + ch_cand[lo + j]
+        changed_keys = np.sort(changed_keys)[:k]
+        kept_keys = np.empty(prev_hi[i] - prev_lo[i], dtype=np.int64)
+        n_kept = 0
+        for p in range(prev_lo[i], prev_hi[i]):
+            c = prev_cand[p]
+            at = _lower_bound(ch_cand, lo, hi, c)
+            if at < hi and ch_cand[at] == c:
+                continue  # its count changed: the changed pair carries it
+            kept_keys[n_kept] = (shift - prev_common[p]) * shift + c
+            n_kept += 1
+        a, b, taken = 0, 0, 0
+        n_changed = changed_keys.shape[0]
+        while taken < k and (a < n_kept or b < n_changed):
+            if b >= n_changed or (a < n_kept and kept_keys[a] < changed_keys[b]):
+                key = kept_keys[a]
+                a += 1
+            else:
+                key = changed_keys[b]
+                b += 1
+            out_pos[n_out] = i
+            out_cand[n_out] = key % shift
+            out_common[n_out] = shift - key // shift
+            n_out += 1
+            taken += 1
+    return out_pos[:n_out], out_cand[:n_out], out_common[:n_out]
+
+
+def merge_top_k(prev_cand: np.ndarray, prev_common: np.ndarray, prev_lo: np.ndarray, prev_hi: np.ndarray,
+                ch_cand: np.ndarray, ch_common: np.ndarray, ch_lo: np.ndarray, ch_hi: np.ndarray, k: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per merged member i: the top K of its kept rows prev[prev_lo[i]:prev_hi[i]] (in the contract's order)
+    with the changed pairs ch[ch_lo[i]:ch_hi[i]] (sorted by candidate) overriding and joining them.
+    Candidates are dense indices (index order = id order). Returns (member position, candidate, common)
+    in the contract's order."""
+    if k < 1:
+        raise KernelInputInvalid(f"k must be >= 1, found {k}")
+    kept_len = (prev_hi - prev_lo).astype(np.int64)
+    changed_len = (ch_hi - ch_lo).astype(np.int64)
+    out_size = int(np.minimum(kept_len + changed_len, k).sum())
+    return _merge_top_k(np.ascontiguousarray(prev_cand, dtype=np.int64), np.ascontiguousarray(prev_common),
+                        prev_lo.astype(np.int64), prev_hi.astype(np.int64),
+                        np.ascontiguousarray(ch_cand, dtype=np.int64), np.ascontiguousarray(ch_common),
+                        ch_lo.astype(np.int64), ch_hi.astype(np.int64), np.int64(k), out_size)
