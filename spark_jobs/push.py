@@ -9,7 +9,18 @@
    so a re-run writes the same bytes. The executors write it into a staging folder of the lake, which then
    replaces <lake>/push/recommendations/ds=D whole (`Lake.replace_folder`), on any filesystem the lake
    lives on (a plain path, file://, hdfs://, s3a://).
-3. Full push to the store with push id "recs-<D>": an Airflow retry after a successful push is a no-op.
+3. Full push to the store with push id "recs-<D>", built in the executors (`push.parallel`): one task per
+   key-hash partition reads its Avro file and writes it straight into the new version (an SST file the
+   RocksDB store ingests, pipelined MSET batches for Redis); then the store validates and swaps. An Airflow
+   retry after a successful push is a no-op.
+4. Incremental instead, unless --full: when the store's current version was last pushed from an earlier
+   day B of this lake (push id "recs-<B>", full or incremental) and recs/topk of B and of D carry one and the
+   same model version, only the members whose served value changed go out, as upserts, and members present
+   on B and gone on D as deletes, through the store's incremental push (push id "recs-<D>"), written as
+   <lake>/push/recommendations_incremental/ds=D. A value counts as changed when its candidates or its model
+   version differ; `generated_ds` alone does not, so an unchanged member keeps the value, and the
+   generated_ds, it was served with. The summary says which push ran (`mode`) and, for an incremental one,
+   `members_changed`, `upserts` and `deletes` (or, for a full one, `full_reason`).
 
 STORE defaults to $MUTUALS_STORE, else <lake>/_store (a RocksDB folder beside the tables, so wiping a
 local lake wipes its store too); redis://HOST:PORT/DB targets Redis.
@@ -29,19 +40,23 @@ if sys.path and _Path(sys.path[0] or ".").resolve() == _Path(__file__).resolve()
     sys.path.pop(0)
 
 import argparse
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
-from mutuals.lake import Lake
+from mutuals.lake import Lake, MissingTable, UnpublishedPartition
 from mutuals.ledger import emit_summary
 from mutuals.profiles import active_profile
+from push.parallel import spark_runner
 from push.push_input import group_recommendations, write_push_input_from
-from push.schemas import load_value_schema
-from push.store import StoreOptions
+from push.schemas import KEY_FIELD, VALUE_FIELD, load_value_schema
+from push.store import StoreOptions, VersionedStore
 from push.stores import open_store
 
 RECS_TOPK = "recs/topk"
@@ -58,9 +73,12 @@ def push_folder(lake: Lake, ds: str) -> str:
     return lake.folder("push", "recommendations", f"ds={ds}")
 
 
-def write_day_input(spark: SparkSession, lake: Lake, ds: str, partitions: int) -> tuple[str, int]:
-    """recs/topk ds=D -> <lake>/push/recommendations/ds=D/part-XXXXX.avro; returns (folder, records)."""
-    recs = lake.read_published(spark, RECS_TOPK, ds)  # before any folder exists: a missing day writes nothing
+def write_day_input(spark: SparkSession, lake: Lake, ds: str, partitions: int,
+                    recs: DataFrame | None = None) -> tuple[str, int]:
+    """recs/topk ds=D -> <lake>/push/recommendations/ds=D/part-XXXXX.avro; returns (folder, records).
+    `recs`: the day's rows when the caller already read them."""
+    if recs is None:
+        recs = lake.read_published(spark, RECS_TOPK, ds)  # before any folder exists: a missing day writes nothing
     target = push_folder(lake, ds)
     staging = lake.staging_folder(target)
     try:
@@ -72,13 +90,101 @@ def write_day_input(spark: SparkSession, lake: Lake, ds: str, partitions: int) -
     return target, records
 
 
+PUSH_ID = re.compile(r"^recs-(\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which push to run: incremental against day `base`, whose rows are `base_recs` (None: full, for
+    `reason`)."""
+
+    base: str | None
+    reason: str | None = None
+    base_recs: DataFrame | None = None
+
+
+def push_id(ds: str) -> str:
+    return f"recs-{ds}"
+
+
+def model_versions(recs: DataFrame) -> list[str]:
+    return sorted(row["model_version"] for row in recs.select("model_version").distinct().collect())
+
+
+def plan_push(spark: SparkSession, lake: Lake, store: VersionedStore, ds: str, recs: DataFrame,
+              force_full: bool) -> Plan:
+    """Incremental when the store serves an earlier day of this lake made with today's single model
+    version; a full push otherwise (the reason is reported)."""
+    if force_full:
+        return Plan(None, "--full")
+    listing = store.versions()
+    current = listing["current"]
+    if current is None:
+        return Plan(None, "no current version")
+    entry = next(v for v in listing["versions"] if v["version"] == current)
+    incremental_last = entry.get("last_push_id") is not None
+    found = PUSH_ID.match(entry.get("last_push_id") or entry.get("push_id") or "")
+    if found is None:
+        return Plan(None, f"current version v{current} was not pushed by this job (push id "
+                          f"{entry.get('last_push_id') or entry.get('push_id')!r})")
+    base = found.group(1)
+    if base > ds or (base == ds and not incremental_last):
+        return Plan(None, f"current version v{current} was pushed from {base} in full")
+    try:
+        base_recs = lake.read_published(spark, RECS_TOPK, base)
+    except (UnpublishedPartition, MissingTable) as exc:
+        return Plan(None, f"recs of the served day {base} unreadable ({exc})")
+    before, today = model_versions(base_recs), model_versions(recs)
+    if len(today) != 1 or today != before:
+        return Plan(None, f"model version changed: {before} on {base}, {today} on {ds}")
+    return Plan(base, base_recs=base_recs)
+
+
+def changed_values(recs: DataFrame, ds: str, base_recs: DataFrame, base: str) -> DataFrame:
+    """`key`, `value` of every member whose served value differs from day `base`'s; null for a member
+    who had recommendations on `base` and has none on `ds`."""
+    today = recs.transform(group_recommendations(ds)).alias("t")
+    before = base_recs.transform(group_recommendations(base)).alias("b")
+    joined = today.join(before, F.col(f"t.{KEY_FIELD}") == F.col(f"b.{KEY_FIELD}"), "full_outer")
+    same = (F.col(f"t.{VALUE_FIELD}.candidates").eqNullSafe(F.col(f"b.{VALUE_FIELD}.candidates"))
+            & F.col(f"t.{VALUE_FIELD}.model_version").eqNullSafe(F.col(f"b.{VALUE_FIELD}.model_version")))
+    return joined.where(~same).select(F.coalesce(F.col(f"t.{KEY_FIELD}"), F.col(f"b.{KEY_FIELD}")).alias(KEY_FIELD),
+                                      F.col(f"t.{VALUE_FIELD}").alias(VALUE_FIELD))
+
+
+def write_incremental_input(spark: SparkSession, lake: Lake, ds: str, changes: DataFrame,
+                            partitions: int) -> tuple[str, int]:
+    """The changes against `base` as an incremental push input (nullable values), replacing
+    <lake>/push/recommendations_incremental/ds=D whole; returns (folder, records)."""
+    target = lake.folder("push", "recommendations_incremental", f"ds={ds}")
+    staging = lake.staging_folder(target)
+    try:
+        records = write_push_input_from(changes, staging, ds, partitions,
+                                        load_value_schema(), nullable_value=True)
+        lake.replace_folder(spark, staging, target)
+    finally:
+        lake.remove_folder(spark, staging)
+    return target, records
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     lake = Lake(args.lake)
-    folder, records = write_day_input(spark, lake, args.date, args.partitions)
+    recs = lake.read_published(spark, RECS_TOPK, args.date)  # before any folder exists: a missing day writes nothing
+    folder, records = write_day_input(spark, lake, args.date, args.partitions, recs)
     store_url = args.store or default_store(args.lake)
     store = open_store(store_url, StoreOptions(max_drop=args.max_drop), create=True)
     try:
-        result = store.push(folder, push_id=f"recs-{args.date}", allow_empty=getattr(args, "allow_empty", False))
+        plan = plan_push(spark, lake, store, args.date, recs, getattr(args, "full", False))
+        if plan.base is not None and plan.base_recs is not None:
+            changes = changed_values(recs, args.date, plan.base_recs, plan.base)
+            delta, delta_records = write_incremental_input(spark, lake, args.date, changes, args.partitions)
+            result = store.push(delta, push_id=push_id(args.date), incremental=True)
+            result.update(mode="incremental", base_ds=plan.base, incremental_avro=delta,
+                          members_changed=delta_records)
+        else:
+            result = store.push_parts(folder, spark_runner(spark), push_id=push_id(args.date),
+                                      allow_empty=getattr(args, "allow_empty", False))
+            result.update(mode="full", full_reason=plan.reason)
     finally:
         store.close()
     result.update(avro=folder, avro_records=records)
@@ -94,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-drop", type=float, default=StoreOptions().max_drop,
                         help="gate: largest allowed drop in keys or bytes against the current version")
     parser.add_argument("--allow-empty", action="store_true", help="accept a push of zero records (refused by default)")
+    parser.add_argument("--full", action="store_true",
+                        help="always a full push (by default, a day with the served day's model version is "
+                        "pushed incrementally: changed members only)")
     return parser
 
 
