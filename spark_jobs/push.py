@@ -128,8 +128,10 @@ def plan_push(spark: SparkSession, lake: Lake, store: VersionedStore, ds: str, r
         return Plan(None, f"current version v{current} was not pushed by this job (push id "
                           f"{entry.get('last_push_id') or entry.get('push_id')!r})")
     base = found.group(1)
-    if base > ds or (base == ds and not incremental_last):
-        return Plan(None, f"current version v{current} was pushed from {base} in full")
+    if base > ds:
+        return Plan(None, f"current version v{current} serves {base}, a later day than {ds}")
+    if base == ds and not incremental_last:
+        return Plan(None, f"current version v{current} was pushed from {ds} in full (a retry is a no-op)")
     try:
         base_recs = lake.read_published(spark, RECS_TOPK, base)
     except (UnpublishedPartition, MissingTable) as exc:
