@@ -52,8 +52,12 @@ chromium:
 demo: setup
 	$(BIN)/mutuals demo --lake $(ROOT)/.demo/lake
 
+# Two pytest workers, whole files each (module fixtures are built once): most of a Spark test's wall time is
+# JVM scheduling and Python round trips, so two sessions side by side keep both cores busy.
+PYTEST_WORKERS ?= 2
+
 test: setup redis chromium
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 tests
 
 # ruff, then the layer contracts of the house (pyproject.toml, [tool.importlinter]).
 lint: setup

@@ -1,7 +1,8 @@
 """Shared fixtures: one Spark session for the whole run, and real redis-server processes on loopback.
 
 Why session-scoped Spark: a local session costs 7-14 s to start on these machines; every test shares it
-and writes under its own `tmp_path`.
+and writes under its own `tmp_path`. `make test` runs two pytest-xdist workers with whole files each
+(`--dist loadfile`), so each worker process holds its one session and a module's fixtures are built once.
 """
 
 from __future__ import annotations
