@@ -7,7 +7,8 @@ connections and they follow the same degree distribution as the rest. For each s
 - D-1's top K is made by the full kernel (not timed: it is yesterday's published output);
 - full: build D's CSR and close every member's triangles (joins.incremental.full_top_k: the full run's
   kernel and wedge-balanced plan, on one core);
-- incremental: build D-1's and D's CSRs, find the delta, recompute / merge (joins.incremental);
+- incremental: build D's CSR, find the delta by looking D-1's edges up in it, recompute / merge
+  (joins.incremental);
 - the two outputs are compared array for array (sha256 of member, candidate and common columns).
 
 Each side runs in its own spawned process, so its peak memory (VmHWM, the process's peak resident set,
@@ -56,7 +57,7 @@ def _warm() -> None:
 
     small = build_csr(np.array([1, 2, 3, 1]), np.array([2, 3, 4, 5]))
     bigger = build_csr(np.array([1, 2, 3, 1, 4]), np.array([2, 3, 4, 5, 6]))
-    incremental_top_k(small, bigger, full_top_k(small, 2), 2)
+    incremental_top_k(np.array([1, 2, 3, 1]), np.array([2, 3, 4, 5]), bigger, full_top_k(small, 2), 2)
 
 
 def _run_side(side: str, work: str, share: float, k: int) -> dict:
@@ -80,7 +81,7 @@ def _run_side(side: str, work: str, share: float, k: int) -> dict:
         return {"rows": rows.size}
     prev_rows = TopKRows(*(np.load(folder / f"prev_{share}_{name}.npy") for name in ("member", "candidate", "common")))
     started = time.perf_counter()
-    rows, stats = incremental_top_k(build_csr(src[~held], dst[~held]), build_csr(src, dst), prev_rows, k)
+    rows, stats = incremental_top_k(src[~held], dst[~held], build_csr(src, dst), prev_rows, k)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": rows.size, "sha256": _digest(rows), "peak_rss_mb": _peak_rss_mb(), **stats}
 

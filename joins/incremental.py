@@ -56,9 +56,10 @@ from joins.naive import top_k_per_member as top_k_per_member_rows
 from joins.triangles import BLOCKS_PER_CORE, DEFAULT_MAX_TASK_BYTES, OUTPUT_ROW_BYTES, SCRATCH_BYTES_PER_NODE
 
 __all__ = ["TopKRows", "EdgeDelta", "IncrementalPlan", "edge_delta", "plan_incremental", "full_top_k",
-           "incremental_top_k", "incremental_close_triangles", "collect_csr", "csr_bytes"]
+           "incremental_top_k", "incremental_close_triangles", "collect_csr", "collect_edges", "csr_bytes"]
 
 PAIR_CHUNK_ENTRIES = 1 << 22  # gathered (member, candidate) entries per pair-count chunk
+MERGE_KEY_LIMIT = 1 << 31  # the merge kernel packs (common, candidate) into one int64 key
 
 
 @dataclass(frozen=True)
@@ -117,23 +118,21 @@ class EdgeDelta:
         return int(self.removed_lo.shape[0])
 
 
-def _undirected_keys(csr: Csr, universe: np.ndarray) -> np.ndarray:
-    """Each undirected edge once as lo * n + hi over dense indices of `universe` (sorted ids)."""
-    rows = np.repeat(np.arange(csr.n_nodes, dtype=np.int64), np.diff(csr.indptr))
-    lo_side = rows < csr.indices
-    lo = np.searchsorted(universe, csr.ids[rows[lo_side]])
-    hi = np.searchsorted(universe, csr.ids[csr.indices[lo_side]])
-    return lo.astype(np.int64) * universe.shape[0] + hi
+def edge_delta(prev_src: np.ndarray, prev_dst: np.ndarray, new: Csr) -> EdgeDelta:
+    """D-1's edges (member ids, any direction, duplicates and self-loops allowed) against D's CSR: the
+    undirected edges added and removed. D-1's graph is never built as a CSR: each of its edges is looked
+    up in D's sorted neighbour lists."""
+    from joins import incremental_kernel  # numba loads where the kernel runs
 
-
-def edge_delta(prev: Csr, new: Csr) -> EdgeDelta:
-    """The undirected edges of `new` not in `prev` (added) and of `prev` not in `new` (removed)."""
-    universe = np.union1d(prev.ids, new.ids)
-    n = max(1, universe.shape[0])
-    prev_keys, new_keys = _undirected_keys(prev, universe), _undirected_keys(new, universe)
-    added = np.setdiff1d(new_keys, prev_keys, assume_unique=True)
-    removed = np.setdiff1d(prev_keys, new_keys, assume_unique=True)
-    return EdgeDelta(universe[added // n], universe[added % n], universe[removed // n], universe[removed % n])
+    prev_src = np.asarray(prev_src, dtype=np.int64)
+    prev_dst = np.asarray(prev_dst, dtype=np.int64)
+    found, added_lo, added_hi = incremental_kernel.match_edges(new.indptr, new.indices, _dense(new, prev_src),
+                                                               _dense(new, prev_dst))
+    is_removed = ~found & (prev_src != prev_dst)
+    lo = np.minimum(prev_src[is_removed], prev_dst[is_removed])
+    hi = np.maximum(prev_src[is_removed], prev_dst[is_removed])
+    removed = np.unique(np.stack((lo, hi), axis=1), axis=0) if lo.size else np.empty((0, 2), np.int64)
+    return EdgeDelta(new.ids[added_lo], new.ids[added_hi], removed[:, 0].copy(), removed[:, 1].copy())
 
 
 def _dense(csr: Csr, ids: np.ndarray) -> np.ndarray:
@@ -179,13 +178,17 @@ def _distinct_sorted(values: np.ndarray) -> np.ndarray:
     return values[is_new]
 
 
-def plan_incremental(prev: Csr, new: Csr, delta: EdgeDelta) -> IncrementalPlan:
-    """Recompute set and changed pairs (see the module docstring for why these and only these)."""
+def plan_incremental(new: Csr, delta: EdgeDelta) -> IncrementalPlan:
+    """Recompute set and changed pairs (see the module docstring for why these and only these).
+
+    The members next to a removed edge's end u are N(u) in D-1's graph; this takes N'(u) plus u's removed
+    partners instead, a superset (it adds u's added partners, endpoints recomputed anyway), so D-1's
+    graph is not needed beyond the delta."""
     endpoints = np.unique(np.concatenate((delta.added_lo, delta.added_hi, delta.removed_lo, delta.removed_hi)))
     removed_ends = np.unique(np.concatenate((delta.removed_lo, delta.removed_hi)))
-    removed_dense = _dense(prev, removed_ends)
-    _, near_removed = _gather_neighbours(prev, removed_dense[removed_dense >= 0])
-    recompute = np.union1d(endpoints, prev.ids[near_removed])
+    removed_dense = _dense(new, removed_ends)
+    _, near_removed = _gather_neighbours(new, removed_dense[removed_dense >= 0])
+    recompute = np.union1d(endpoints, new.ids[near_removed])
     is_recomputed = np.zeros(new.n_nodes, dtype=bool)
     recomputed_dense = _dense(new, recompute)
     is_recomputed[recomputed_dense[recomputed_dense >= 0]] = True
@@ -254,11 +257,15 @@ def merge_top_k(new: Csr, kept: TopKRows, plan: IncrementalPlan, k: int) -> TopK
     offsets = np.zeros(members.shape[0] + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     rows = np.repeat(prev_lo - offsets[:-1], lengths) + np.arange(int(offsets[-1]), dtype=np.int64)
-    prev_cand = _dense(new, kept.candidate[rows])
     ch_lo, ch_hi = _segments(plan.changed.member, members)
+    ids_fit_the_key = new.n_nodes == 0 or int(new.ids[-1]) < MERGE_KEY_LIMIT
+    if ids_fit_the_key:  # ids order like dense indices: use them as they are, no lookup
+        prev_cand, changed_cand = kept.candidate[rows], plan.changed.candidate
+    else:
+        prev_cand, changed_cand = _dense(new, kept.candidate[rows]), plan.changed_c
     pos, cand, common = incremental_kernel.merge_top_k(prev_cand, kept.common[rows], offsets[:-1], offsets[1:],
-                                                       plan.changed_c, plan.changed.common, ch_lo, ch_hi, k)
-    return TopKRows(members[pos], new.ids[cand], common)
+                                                       changed_cand, plan.changed.common, ch_lo, ch_hi, k)
+    return TopKRows(members[pos], cand if ids_fit_the_key else new.ids[cand], common)
 
 
 # ---------------------------------------------------------------- recompute: the full run's machinery
@@ -336,16 +343,16 @@ def _interleave(base: TopKRows, extra: TopKRows) -> TopKRows:
     return TopKRows(*columns)
 
 
-def incremental_top_k(prev: Csr, new: Csr, prev_rows: TopKRows, k: int, *,
+def incremental_top_k(prev_src: np.ndarray, prev_dst: np.ndarray, new: Csr, prev_rows: TopKRows, k: int, *,
                       max_task_bytes: int = DEFAULT_MAX_TASK_BYTES) -> tuple[TopKRows, dict]:
-    """D's top K from D-1's graph, D-1's rows (same K, in the contract's order, as `full_top_k` gives
-    them) and D's graph, on this process. Returns the rows in the contract's order and counts of what was
-    done (delta, recomputed, merged members, changed pairs)."""
+    """D's top K from D-1's edges (member ids, any direction), D-1's rows (same K, in the contract's
+    order, as `full_top_k` gives them) and D's graph, on this process. Returns the rows in the contract's
+    order and counts of what was done (delta, recomputed, merged members, changed pairs)."""
     require_top_k(k)
     if prev_rows.size and bool(np.any(np.diff(prev_rows.member) < 0)):
         prev_rows = prev_rows.ordered()
-    delta = edge_delta(prev, new)
-    plan = plan_incremental(prev, new, delta)
+    delta = edge_delta(prev_src, prev_dst, new)
+    plan = plan_incremental(new, delta)
     merged_members = plan.merged_members
     recompute = plan_recompute(new, _recompute_sources(new, plan.recompute), k, max_task_bytes, 1)
     recomputed = _rows_in_id_order(recompute, k)
@@ -364,10 +371,15 @@ def incremental_top_k(prev: Csr, new: Csr, prev_rows: TopKRows, k: int, *,
 # ---------------------------------------------------------------- Spark form
 
 
+def collect_edges(edges: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A (src, dst) edge DataFrame -> its two columns as int64 arrays on the driver."""
+    table = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST)).toArrow()
+    return table[SRC].to_numpy(zero_copy_only=False), table[DST].to_numpy(zero_copy_only=False)
+
+
 def collect_csr(edges: DataFrame) -> Csr:
     """A symmetric (src, dst) edge DataFrame -> its CSR on the driver."""
-    table = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST)).toArrow()
-    return build_csr(table[SRC].to_numpy(zero_copy_only=False), table[DST].to_numpy(zero_copy_only=False))
+    return build_csr(*collect_edges(edges))
 
 
 def csr_bytes(symmetric_rows: int, nodes: int) -> int:
@@ -387,18 +399,19 @@ def _recompute_runner(handle, top_k: int) -> Callable[[Iterator[pa.RecordBatch]]
 
 
 def incremental_close_triangles(
-    spark: SparkSession, prev: Csr, new: Csr, prev_top_k: DataFrame, top_k: int, *,
+    spark: SparkSession, prev_src: np.ndarray, prev_dst: np.ndarray, new: Csr, prev_top_k: DataFrame,
+    top_k: int, *,
     max_task_bytes: int = DEFAULT_MAX_TASK_BYTES, delta: EdgeDelta | None = None,
 ) -> tuple[DataFrame, dict]:
     """Spark form of `incremental_top_k`: prev_top_k (member_id, candidate_id, common_connections) is D-1's
     triangle top K with the same K. Members the delta does not touch keep their rows without leaving
     Spark; recomputed members run in wedge-balanced tasks on the broadcast CSR of D; merged members'
     kept rows meet their changed pairs (counted on the driver, which holds both CSRs) in a per-member
-    window. `delta`: `edge_delta(prev, new)` when the caller has it already. Returns the rows
+    window. `delta`: `edge_delta(prev_src, prev_dst, new)` when the caller has it already. Returns the rows
     (CLOSED_TRIANGLES_SCHEMA) and what was done."""
     require_top_k(top_k)
-    delta = edge_delta(prev, new) if delta is None else delta
-    plan = plan_incremental(prev, new, delta)
+    delta = edge_delta(prev_src, prev_dst, new) if delta is None else delta
+    plan = plan_incremental(new, delta)
     merged_members = plan.merged_members
     sc = spark.sparkContext
     recompute = plan_recompute(new, _recompute_sources(new, plan.recompute), top_k, max_task_bytes,

@@ -174,3 +174,57 @@ def merge_top_k(prev_cand: np.ndarray, prev_common: np.ndarray, prev_lo: np.ndar
                         prev_lo.astype(np.int64), prev_hi.astype(np.int64),
                         np.ascontiguousarray(ch_cand, dtype=np.int64), np.ascontiguousarray(ch_common),
                         ch_lo.astype(np.int64), ch_hi.astype(np.int64), np.int64(k), out_size)
+
+
+@njit(cache=True, nogil=True)
+def _match_edges(indptr, indices, u, v):  # pragma: no cover
+    found = np.zeros(u.shape[0], dtype=np.bool_)
+    seen = np.zeros(indices.shape[0], dtype=np.bool_)
+    for i in range(u.shape[0]):
+        a, b = u[i], v[i]
+        if a < 0 or b < 0 or a == b:
+            continue
+        hi = indptr[a + 1]
+        p = _lower_bound(indices, indptr[a], hi, b)
+        if p < hi and indices[p] == b:
+            found[i] = True
+            seen[p] = True
+            seen[_lower_bound(indices, indptr[b], indptr[b + 1], a)] = True
+    return found, seen
+
+
+@njit(cache=True, nogil=True)
+def _unseen_pairs(indptr, indices, seen):  # pragma: no cover
+    n = indptr.shape[0] - 1
+    count = 0
+    for r in range(n):
+        for p in range(indptr[r], indptr[r + 1]):
+            if not seen[p] and r < indices[p]:
+                count += 1
+    lo = np.empty(count, dtype=np.int64)
+    hi = np.empty(count, dtype=np.int64)
+    at = 0
+    for r in range(n):
+        for p in range(indptr[r], indptr[r + 1]):
+            if not seen[p] and r < indices[p]:
+                lo[at] = r
+                hi[at] = indices[p]
+                at += 1
+    return lo, hi
+
+
+def match_edges(indptr: np.ndarray, indices: np.ndarray, u: np.ndarray, v: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Yesterday's edges (u, v as dense indices of today's CSR, -1 for a member not in it) against
+    today's CSR: (found per edge, today's undirected edges no yesterday edge matched as (lo, hi) dense).
+    One binary search per edge, no sort of either edge list."""
+    if u.shape != v.shape:
+        raise KernelInputInvalid(f"u and v must align, found {u.shape} and {v.shape}")
+    n = indptr.shape[0] - 1
+    u = np.ascontiguousarray(u, dtype=np.int64)
+    v = np.ascontiguousarray(v, dtype=np.int64)
+    if u.size and int(max(u.max(), v.max())) >= n:
+        raise KernelInputInvalid(f"edge indices must lie below {n}")
+    found, seen = _match_edges(indptr, indices, u, v)
+    lo, hi = _unseen_pairs(indptr, indices, seen)
+    return found, lo, hi
