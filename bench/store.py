@@ -10,7 +10,9 @@ Every baseline runs in the same process run as what it is compared with, on the 
   WAL on) or one SET per key (Redis). Creating the empty target database is outside both timings;
   RocksDB bulk time ends with the SST files ingested (durable), plain time ends when the last put
   returns (memtable + unsynced WAL: the close/flush it still owes is not counted, which favours plain).
-  Best of 3 runs each side; the ratio is plain time / bulk time.
+  Best of 3 runs each side; the ratio is plain time / bulk time. For RocksDB also the write phase as
+  the push job's executors run it (`executor_style_*`): one SST file per key-hash partition (8), written
+  by a pool of two processes forked with the input in memory, then one ingest.
 - end-to-end push (reported): `store.push` of the Avro folder (read + check + build + validate + swap +
   cleanup) against a naive pusher in the same run: fastavro.reader over the same files, the same value
   checks, schemaless re-encoding of each value, one put per key.
@@ -25,6 +27,15 @@ Every baseline runs in the same process run as what it is compared with, on the 
   loaded machine) and redo build, validation, swap and cleanup for real. Requests overlapping the first
   push's input reading are reported separately ("whole push").
 - Avro encode and decode per record (schemaless, as stored).
+- push at scale (goal: --scale-records, 1M by default, in under 60 s): the push job's full push, built in
+  Spark executors (`VersionedStore.push_parts` with `push.parallel.spark_runner`: one task per key-hash
+  push-input file reads, checks and writes it, one SST file per partition ingested by RocksDB, pipelined
+  MSET batches into Redis), then validate + swap + cleanup, timed from the call to its return, on a push
+  input of the job's layout (8 partitions) written beforehand by two processes. Spark starts before the
+  timing (its start is reported). Beside it, in the same run: plain puts of the same stored bytes, one put
+  per key into a RocksDB with the store's options (the bytes read from the push input outside the timing),
+  so `speedup_vs_plain_put` compares a whole checked push against bare puts.
+Sections to run: --sections (default all: write,e2e,reads,scale).
 Starts its own redis-server on a free loopback port and stops it at the end.
 """
 
@@ -33,6 +44,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -53,14 +65,24 @@ from rocksdict import Rdict
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mutuals.lake import open_input  # noqa: E402
-from push.avro_io import check_value, encode_value, open_push_input  # noqa: E402
+from push.avro_io import (  # noqa: E402
+    SCHEMA_ID,
+    PushInput,
+    check_value,
+    encode_value,
+    open_push_input,
+    read_raw_records,
+)
 from push.push_input import partition_of, write_parts  # noqa: E402
 from push.rocks_store import _options as rocks_options  # noqa: E402
+from push.rocks_store import storage_key_list as key_list  # noqa: E402
 from push.schemas import KEY_FIELD, VALUE_FIELD, load_value_schema, parsed  # noqa: E402
 from push.store import SortedBatch, StoreOptions, VersionedStore  # noqa: E402
 from push.stores import open_store  # noqa: E402
 
 SOURCES = ["triangle", "coworker", "schoolmate", "ppr"]
+SCALE_PARTITIONS = 8
+SECTIONS = ("write", "e2e", "reads", "scale")
 
 
 def make_value(rng: random.Random, key: int, candidates: int) -> dict:
@@ -85,6 +107,85 @@ def write_input(folder: Path, records: int, candidates: int, partitions: int = 8
     for part in range(partitions):
         rows = [(k, value_for(k, candidates)) for k in keys[parts == part].tolist()]
         write_parts(str(folder), {part: rows}, schema, ds="2026-01-05")
+
+
+def write_input_part(args: tuple[str, int, int, int]) -> int:
+    """One partition of the scale input (a worker process): values made where used, written by the job's
+    writer."""
+    folder, records, candidates, part = args
+    keys = np.arange(records, dtype=np.int64)
+    mine = keys[partition_of(keys, SCALE_PARTITIONS) == part].tolist()
+    write_parts(folder, {part: [(k, value_for(k, candidates)) for k in mine]}, load_value_schema(), ds="2026-01-05")
+    return len(mine)
+
+
+def write_input_parallel(folder: Path, records: int, candidates: int, workers: int = 2) -> float:
+    folder.mkdir(parents=True)
+    began = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        written = sum(pool.map(write_input_part, [(str(folder), records, candidates, part)
+                                                  for part in range(SCALE_PARTITIONS)]))
+    assert written == records
+    return time.perf_counter() - began
+
+
+def plain_puts_of(avro: Path, plain_dir: Path) -> float:
+    """One put per key of the stored bytes (schema id + the container's value bytes), file by file; the
+    reading is outside the timing."""
+    push_input = open_push_input(avro)
+    db = Rdict(str(plain_dir), rocks_options())
+    spent = 0.0
+    prefix = SCHEMA_ID.pack(1)
+    for path in push_input.files:
+        raw = read_raw_records(PushInput(push_input.folder, [path], push_input.value_schema, False), False)
+        keys = key_list(np.array(raw.keys, dtype=np.int64))
+        values = [prefix + v for v in raw.values]  # type: ignore[operator]
+        del raw
+        began = time.perf_counter()
+        deque(map(db.__setitem__, keys, values), maxlen=0)
+        spent += time.perf_counter() - began
+    db.close()
+    Rdict.destroy(str(plain_dir))
+    return spent
+
+
+def push_at_scale(work: Path, records: int, candidates: int, redis_url: str) -> dict:
+    """The executor-built full push of `records` members on both backends; see the module docstring."""
+    from mutuals.session import build_session
+    from push.parallel import spark_runner
+
+    avro = work / "scale_avro"
+    out: dict = {"records": records, "partitions": SCALE_PARTITIONS,
+                 "input_write_s": round(write_input_parallel(avro, records, candidates), 1),
+                 "input_bytes": sum(p.stat().st_size for p in avro.iterdir())}
+    began = time.perf_counter()
+    spark = build_session("bench-store", conf={"spark.ui.enabled": "false"})
+    out["spark_start_s"] = round(time.perf_counter() - began, 1)
+    run = spark_runner(spark)
+    try:
+        for name, url in (("rocksdb", str(work / "scale_store")), ("redis", f"{redis_url}?ns=bench_scale")):
+            store = open_store(url, StoreOptions(max_drop=1.0), create=True)
+            began = time.perf_counter()
+            result = store.push_parts(str(avro), run)
+            push_s = time.perf_counter() - began
+            assert store.get([0, records - 1]).version == result["version"]
+            store.close()
+            section = {"push_s": round(push_s, 2), "push_records_per_s": round(records / push_s),
+                       "keys": result["keys"], "bytes": result["bytes"],
+                       "push_timings": {k: v for k, v in result["timings"].items() if not k.endswith("_epoch")},
+                       "goal_s": 60.0, "goal_met": push_s < 60.0}
+            if name == "rocksdb":
+                plain_s = plain_puts_of(avro, work / "scale_plain")
+                section.update(plain_put_s=round(plain_s, 2), plain_put_records_per_s=round(records / plain_s),
+                               speedup_vs_plain_put=round(plain_s / push_s, 2))
+            out[name] = section
+            if name == "redis":
+                client = redis.Redis.from_url(redis_url)
+                client.flushdb()
+                client.close()
+    finally:
+        spark.stop()
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -162,12 +263,48 @@ def write_phase(store: VersionedStore, batch: SortedBatch, plain_dir: Path | Non
             client.close()
         return spent
 
+    def parts_bulk() -> float:
+        """The write phase as the executors run it: one SST file per key-hash partition, written by
+        SCALE_PARTITIONS tasks on a pool of two forked processes (children inherit the input, nothing is
+        pickled but the file names back), then one ingest of all of them."""
+        store._prepare_version(999_999)  # noqa: SLF001
+        target = store._part_target(999_999)  # noqa: SLF001
+        began = time.perf_counter()
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            files = [f for found in pool.map(_write_part_of, [(target, part) for part in range(SCALE_PARTITIONS)])
+                     for f in found]
+        store._ingest_parts(999_999, files)  # noqa: SLF001
+        spent = time.perf_counter() - began
+        store._drop_data(999_999)  # noqa: SLF001
+        return spent
+
+    global _PARTS   # noqa: PLW0603 - read by the forked pool's children
     bulk_runs, plain_runs = best_of(3, bulk), best_of(3, plain)
     n = len(values)
-    return {"bulk_records_per_s": round(n / bulk_runs[0]), "plain_put_records_per_s": round(n / plain_runs[0]),
-            "bulk_s_runs": [round(x, 3) for x in bulk_runs], "plain_s_runs": [round(x, 3) for x in plain_runs],
-            "speedup_vs_plain_put": round(plain_runs[0] / bulk_runs[0], 2), "goal_speedup": 5.0,
-            "goal_met": plain_runs[0] / bulk_runs[0] >= 5.0}
+    out = {"bulk_records_per_s": round(n / bulk_runs[0]), "plain_put_records_per_s": round(n / plain_runs[0]),
+           "bulk_s_runs": [round(x, 3) for x in bulk_runs], "plain_s_runs": [round(x, 3) for x in plain_runs],
+           "speedup_vs_plain_put": round(plain_runs[0] / bulk_runs[0], 2), "goal_speedup": 5.0,
+           "goal_met": plain_runs[0] / bulk_runs[0] >= 5.0}
+    if plain_dir is not None:
+        parts = partition_of(batch.keys, SCALE_PARTITIONS)
+        _PARTS = [(batch.keys[parts == part], [values[i] for i in np.flatnonzero(parts == part).tolist()])
+                  for part in range(SCALE_PARTITIONS)]
+        runs = best_of(3, parts_bulk)
+        _PARTS = []
+        out.update(executor_style_bulk_s_runs=[round(x, 3) for x in runs],
+                   executor_style_bulk_records_per_s=round(n / runs[0]),
+                   executor_style_speedup_vs_plain_put=round(plain_runs[0] / runs[0], 2),
+                   executor_style_goal_met=plain_runs[0] / runs[0] >= 5.0)
+    return out
+
+
+_PARTS: list[tuple[np.ndarray, list[bytes]]] = []
+
+
+def _write_part_of(args: tuple) -> list[str]:
+    target, part = args
+    keys, values = _PARTS[part]
+    return target.write(part, keys, values)
 
 
 def naive_push(avro: Path, put) -> int:
@@ -332,32 +469,49 @@ def main() -> None:
     parser.add_argument("--swap-requests", type=int, default=200)
     parser.add_argument("--max-pushes", type=int, default=12)
     parser.add_argument("--gap-requests", type=int, default=20)
+    parser.add_argument("--scale-records", type=int, default=1_000_000)
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated among {', '.join(SECTIONS)}")
     parser.add_argument("--pusher", nargs=2, metavar=("STORE", "AVRO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pusher:
         pusher_main(*args.pusher)
         return
+    sections = set(args.sections.split(","))
+    unknown = sections - set(SECTIONS)
+    if unknown:
+        parser.error(f"--sections: expected names among {', '.join(SECTIONS)}, found {', '.join(sorted(unknown))}")
     sample = [value_for(k, args.candidates) for k in range(min(5000, args.records))]
-    report: dict = {"records": args.records, "candidates_per_value": args.candidates, "avro": avro_costs(sample)}
-    ps = parsed(load_value_schema())
-    batch = SortedBatch(np.arange(args.records, dtype=np.int64),
-                        [encode_value(1, ps, value_for(k, args.candidates)) for k in range(args.records)])
+    report: dict = {"records": args.records, "candidates_per_value": args.candidates, "sections": sorted(sections),
+                    "command": " ".join(sys.argv), "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg(),
+                    "avro": avro_costs(sample)}
     work = Path(tempfile.mkdtemp(prefix="bench-store-"))
     redis_proc, redis_url = start_redis(work / "redis")
     try:
-        avro = work / "avro"
-        write_input(avro, args.records, args.candidates)
-        keys = list(range(args.records))
-        for name, url in (("rocksdb", str(work / "store")), ("redis", f"{redis_url}?ns=bench")):
-            plain_dir = work / "plain" if name == "rocksdb" else None
-            builder = open_store(str(work / "build") if name == "rocksdb" else f"{redis_url}?ns=bench_build",
-                                 create=True)
-            section: dict = {"write_phase": write_phase(builder, batch, plain_dir, redis_url)}
-            builder.close()
-            section["end_to_end"] = end_to_end(url, avro, args.records, plain_dir, redis_url)
-            section["reads"] = reads_during_swap(url, avro, keys, args.swap_requests,
-                                                 args.max_pushes, args.gap_requests)
-            report[name] = section
+        if sections & {"write", "e2e", "reads"}:
+            ps = parsed(load_value_schema())
+            batch = SortedBatch(np.arange(args.records, dtype=np.int64),
+                                [encode_value(1, ps, value_for(k, args.candidates)) for k in range(args.records)])
+            avro = work / "avro"
+            write_input(avro, args.records, args.candidates)
+            keys = list(range(args.records))
+            for name, url in (("rocksdb", str(work / "store")), ("redis", f"{redis_url}?ns=bench")):
+                plain_dir = work / "plain" if name == "rocksdb" else None
+                section: dict = {}
+                if "write" in sections:
+                    builder = open_store(str(work / "build") if name == "rocksdb" else f"{redis_url}?ns=bench_build",
+                                         create=True)
+                    section["write_phase"] = write_phase(builder, batch, plain_dir, redis_url)
+                    builder.close()
+                if "e2e" in sections or "reads" in sections:
+                    section["end_to_end"] = end_to_end(url, avro, args.records, plain_dir, redis_url)
+                if "reads" in sections:
+                    section["reads"] = reads_during_swap(url, avro, keys, args.swap_requests,
+                                                         args.max_pushes, args.gap_requests)
+                report[name] = section
+            del batch
+        if "scale" in sections:
+            report["push_at_scale"] = push_at_scale(work, args.scale_records, args.candidates, redis_url)
+        report["load_avg_at_end"] = os.getloadavg()
     finally:
         redis_proc.kill()
         redis_proc.wait()
