@@ -47,8 +47,8 @@ tr.flagged td {{background:#fde2e2;}}
 .banner.alert {{background:#fde2e2;border:2px solid {FLAG_COLOR};color:#7a1010;}}
 .banner.warn {{background:#fff4d6;border:1px solid #e0a800;color:#6b4f00;}}
 .banner.ok {{background:#e3f5e1;border:1px solid #2ca02c;color:#1d5e1a;}}
-.charts {{display:flex;flex-wrap:wrap;gap:16px;}}
-.chart {{flex:1 1 480px;min-width:320px;}}
+.charts {{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,480px),1fr));gap:16px;}}
+.chart {{min-width:0;}}
 svg {{width:100%;height:auto;background:#fff;}}
 .muted {{color:#777;font-size:0.9em;}}
 """
@@ -110,7 +110,8 @@ def bullet_list(items: Sequence[str]) -> str:
 
 
 def charts(*fragments: str) -> str:
-    """Lay charts side by side, wrapping on narrow screens."""
+    """Lay charts in equal columns (two on a wide page, one on a narrow one); a last chart alone on its row keeps
+    the column width instead of stretching across the page (its text would be drawn at twice the size)."""
     return '<div class="charts">' + "".join(f'<div class="chart">{f}</div>' for f in fragments) + "</div>"
 
 
