@@ -11,9 +11,11 @@ connections and they follow the same degree distribution as the rest. For each s
   (joins.incremental);
 - the two outputs are compared array for array (sha256 of member, candidate and common columns).
 
-Each side runs in its own spawned process, so its peak memory (VmHWM, the process's peak resident set,
-inputs included) is its own and neither reuses the other's warm caches; numba kernels are warmed on a
-tiny graph before the clock starts. One core per side: the ratio, not Spark's parallelism, is measured.
+The full side is timed again right before each incremental side, so both see about the same load
+from whatever else shares the machine. Each side runs in its own spawned process, so its peak memory
+(VmHWM, the process's peak resident set, inputs included) is its own and neither reuses the other's
+warm caches; numba kernels are warmed on a tiny graph before the clock starts. One core per side: the
+ratio, not Spark's parallelism, is measured.
 
     .venv/bin/python -m bench.incremental --edges 1600000,10000000 --shares 0.001,0.01,0.05
 """
@@ -100,13 +102,12 @@ def bench_size(edges: int, shares: list[float], k: int, seed: int) -> dict:
         for share in shares:
             held = np.random.default_rng(HOLD_BACK_SEED).random(src.shape[0]) < share
             np.save(Path(work) / f"held_{share}.npy", held)
-        full = _in_child("full", work, 0.0, k)
-        result["full"] = full
         for share in shares:
             _in_child("prev", work, share, k)
+            full = _in_child("full", work, share, k)  # timed again next to each incremental: same load
             incremental = _in_child("incremental", work, share, k)
             result["shares"].append({
-                "share_new": share, "new_edges": incremental["edges_added"], "incremental": incremental,
+                "share_new": share, "new_edges": incremental["edges_added"], "full": full, "incremental": incremental,
                 "identical": incremental["sha256"] == full["sha256"] and incremental["rows"] == full["rows"],
                 "speedup": round(full["seconds"] / incremental["seconds"], 2),
                 "peak_rss_ratio": round(incremental["peak_rss_mb"] / full["peak_rss_mb"], 2),

@@ -155,14 +155,19 @@ def merge_sources(edges: DataFrame, degrees: DataFrame) -> Callable[[DataFrame],
 
 
 def propose_candidates(
-    edges: DataFrame, positions: DataFrame, educations: DataFrame, options: CandidateOptions
+    edges: DataFrame, positions: DataFrame, educations: DataFrame, options: CandidateOptions,
+    triangles: DataFrame | None = None,
 ) -> DataFrame:
     """Triangle, co-worker and schoolmate candidates in the long shape (member, candidate, source, features).
-    positions/educations carry their landing `ds`; the caller has already dropped partitions after D."""
+    positions/educations carry their landing `ds`; the caller has already dropped partitions after D.
+    `triangles`: the triangle top K (member_id, candidate_id, common_connections) when the caller already
+    has it exactly, e.g. from `joins.incremental`; otherwise it is closed here in full. Only the triangle
+    source is ever incremental: the co-worker, schoolmate and PPR sources are recomputed every day."""
     edges = _adjacency(edges)
     k = options.max_per_source
     economic = dict(hub_threshold=options.hub_threshold, block_size=options.block_size)
-    triangles = close_triangles(edges, k, strategy=options.triangle_strategy)
+    if triangles is None:
+        triangles = close_triangles(edges, k, strategy=options.triangle_strategy)
     coworkers = (
         positions.transform(latest_records_as_of([MEMBER, "company_id", "start_date"]))
         .transform(overlap_candidates("company_id", options.as_of, k, edges, **economic))

@@ -7,24 +7,46 @@ writes one row per (member, candidate) with the sources that proposed it and the
 their caps and the exact `common_connections` are described in `joins.candidates`.
 
     spark-submit spark_jobs/candidates.py --date D --lake ROOT [--max-per-source 100] [--seed 0]
+        [--full] [--full-every-days 7] [--incremental-max-share 0.05]
     mutuals run candidates --date D --lake ROOT
+
+Triangles are incremental by default (`joins.incremental`): when D-1's graph/edges and candidates/pairs
+are published, the day's edge delta is at most `--incremental-max-share` of D's edges and both graphs fit
+the broadcast limit, D's triangle top K is made from D-1's kept top K (the candidates/pairs rows whose
+sources include triangle, which carry exact common counts) and the delta, and equals a full recompute
+row for row. It assumes D-1 ran with the same `--max-per-source` (a larger one is detected and runs in
+full; a smaller one is not detectable from the rows, which is one reason for the scheduled full run).
+`--full` forces a full recompute; one also runs every `--full-every-days` days (days since 1970-01-01
+divisible by it, so the schedule is the same on every re-run and backfill; 0 turns it off). Only the
+triangle source is incremental: co-worker, schoolmate and PPR candidates are recomputed every day (their
+cost next to the triangle closing has not been measured; they do not grow with sum(deg^2)), and the
+merged rows and their exact common counts are made from them as in a full run, so candidates/pairs
+equals a full run's. The JSON summary's
+`triangles` entry says which mode ran and why.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from joins.candidates import CandidateOptions, complete_candidates, propose_candidates
-from joins.triangles import STRATEGIES
+from joins.incremental import collect_csr, collect_edges, csr_bytes, edge_delta, incremental_close_triangles
+from joins.triangles import DEFAULT_BROADCAST_LIMIT_BYTES, STRATEGIES, close_triangles_from_csr
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
 from mutuals.ledger import emit_summary
 
 DEFAULTS = CandidateOptions(as_of="")
+FULL_EVERY_DAYS = 7
+INCREMENTAL_MAX_SHARE = 0.05
+EPOCH = dt.date(1970, 1, 1)
+INCREMENTAL_STRATEGIES = ("auto", "broadcast")  # the incremental path holds both graphs as broadcast CSRs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--block-size", type=int, default=DEFAULTS.block_size,
                         help="stints per member block of a kernel organisation (default %(default)s)")
     parser.add_argument("--triangle-strategy", choices=STRATEGIES, default=DEFAULTS.triangle_strategy,
-                        help="joins.triangles strategy (default %(default)s)")
+                        help="joins.triangles strategy of a full recompute (default %(default)s); "
+                             "the incremental path runs only with auto or broadcast")
+    parser.add_argument("--full", action="store_true",
+                        help="recompute the triangle candidates in full, never incrementally from D-1")
+    parser.add_argument("--full-every-days", type=int, default=FULL_EVERY_DAYS,
+                        help="also recompute in full on days whose day number since 1970-01-01 divides by "
+                             "this, as a check (0: never; default %(default)s)")
+    parser.add_argument("--incremental-max-share", type=float, default=INCREMENTAL_MAX_SHARE,
+                        help="go incremental only when added plus removed edges are at most this share of "
+                             "D's edges (default %(default)s)")
+    parser.add_argument("--broadcast-limit-bytes", type=int, default=DEFAULT_BROADCAST_LIMIT_BYTES,
+                        help="the incremental path needs D-1's and D's graphs as CSRs of at most this size "
+                             "(default %(default)s)")
     return parser
 
 
@@ -59,6 +93,74 @@ def options_from_args(args: argparse.Namespace) -> CandidateOptions:
     )
 
 
+def previous_day(ds: str) -> str:
+    return (dt.date.fromisoformat(ds) - dt.timedelta(days=1)).isoformat()
+
+
+def is_scheduled_full(ds: str, every_days: int) -> bool:
+    """Full on every `every_days`-th day counted from a fixed epoch: the same answer on any re-run."""
+    return every_days > 0 and (dt.date.fromisoformat(ds) - EPOCH).days % every_days == 0
+
+
+def why_not_incremental(spark: SparkSession, lake: Lake, args: argparse.Namespace) -> str | None:
+    """The reason this day runs a full triangle recompute, decided before any graph is collected; None
+    when the incremental path may run (the delta share is checked once both graphs are in hand)."""
+    prev = previous_day(args.date)
+    if args.full:
+        return "--full"
+    if is_scheduled_full(args.date, args.full_every_days):
+        return f"scheduled: every {args.full_every_days} days counted from {EPOCH.isoformat()}"
+    if args.triangle_strategy not in INCREMENTAL_STRATEGIES:
+        return f"--triangle-strategy {args.triangle_strategy} asks for a full strategy"
+    for key in ("graph/edges", "candidates/pairs"):
+        if prev not in lake.published_rows(spark, key, prev, prev):
+            return f"{key} ds={prev} is not published"
+    prev_edges = lake.published_rows(spark, "graph/edges", prev, prev)[prev]
+    edge_rows = lake.published_rows(spark, "graph/edges", args.date, args.date)[args.date]
+    nodes = lake.published_rows(spark, "graph/degrees", args.date, args.date)[args.date]
+    biggest = csr_bytes(max(prev_edges, edge_rows), nodes)
+    if biggest > args.broadcast_limit_bytes:
+        return f"the graphs' CSRs (up to {biggest} B) exceed --broadcast-limit-bytes {args.broadcast_limit_bytes}"
+    return None
+
+
+def previous_triangles(spark: SparkSession, lake: Lake, ds: str) -> DataFrame:
+    """D-1's triangle top K with exact counts: its candidates/pairs rows proposed by the triangle source."""
+    pairs = lake.read_published(spark, "candidates/pairs", ds)
+    is_triangle = F.array_contains(F.col("sources"), "triangle")
+    return pairs.where(is_triangle).select("member_id", "candidate_id", "common_connections")
+
+
+def triangles_for_day(spark: SparkSession, lake: Lake, args: argparse.Namespace, edges: DataFrame
+                      ) -> tuple[DataFrame | None, dict]:
+    """D's triangle top K, incrementally when allowed, else None (a full recompute in propose_candidates)
+    or the full broadcast run on the CSR already collected; with the mode, the reason and the counts."""
+    reason = why_not_incremental(spark, lake, args)
+    if reason is not None:
+        return None, {"mode": "full", "reason": reason}
+    prev = previous_day(args.date)
+    k = args.max_per_source
+    prev_rows = previous_triangles(spark, lake, prev).persist()
+    widest = prev_rows.groupBy("member_id").count().agg(F.max("count")).first()[0] or 0
+    new_csr = collect_csr(edges)
+    if widest > k:
+        prev_rows.unpersist()
+        return close_triangles_from_csr(spark, new_csr, k), {
+            "mode": "full", "reason": f"ds={prev} kept {widest} triangle rows for a member, more than "
+                                      f"--max-per-source {k}"}
+    prev_src, prev_dst = collect_edges(lake.read_published(spark, "graph/edges", prev))
+    delta = edge_delta(prev_src, prev_dst, new_csr)
+    share = (delta.n_added + delta.n_removed) / max(1, new_csr.n_edges)
+    if share > args.incremental_max_share:
+        prev_rows.unpersist()
+        return close_triangles_from_csr(spark, new_csr, k), {
+            "mode": "full", "reason": f"delta share {share:.4f} > --incremental-max-share "
+                                      f"{args.incremental_max_share}", "delta_share": share}
+    rows, stats = incremental_close_triangles(spark, prev_src, prev_dst, new_csr, prev_rows, k, delta=delta)
+    return rows, {"mode": "incremental", "reason": f"from ds={prev}, delta share {share:.4f}",
+                  "delta_share": share, **stats}
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     lake = Lake(args.lake)
     edges = lake.read_published(spark, "graph/edges", args.date)
@@ -66,7 +168,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     positions = lake.read_published_as_of(spark, "raw/positions", args.date)
     educations = lake.read_published_as_of(spark, "raw/educations", args.date)
     options = options_from_args(args)
-    proposed = propose_candidates(edges, positions, educations, options).persist()
+    triangles, triangle_run = triangles_for_day(spark, lake, args, edges)
+    proposed = propose_candidates(edges, positions, educations, options, triangles=triangles).persist()
     day = lake.day_run(spark, "candidates", [args.date])
     try:
         day.write_partition(complete_candidates(edges, degrees, proposed, options), "candidates/pairs", args.date)
@@ -74,7 +177,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         proposed.unpersist()
     published = day.publish()
     rows = published["tables"]["candidates/pairs"]["rows"][args.date]
-    summary = {"job": "candidates", "ds": args.date, "pairs": rows, "run_id": published["run_id"]}
+    summary = {"job": "candidates", "ds": args.date, "pairs": rows, "triangles": triangle_run,
+               "run_id": published["run_id"]}
     emit_summary(summary)
     return summary
 
