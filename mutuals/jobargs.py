@@ -83,7 +83,8 @@ def run_job(
 ) -> object:
     """Parse, build (or reuse) the session, run with progress lines. Used by every job's `main`."""
     args = parse_job_args(parser, argv)
-    ledger.start()
+    job_ledger = ledger.start()
     spark = build_session(parser.prog, master=args.master, profile=active_profile(args.profile))
+    job_ledger.session_ready()
     with reporting(spark, parser.prog):
         return run(spark, args)

@@ -3,6 +3,8 @@
 Why session-scoped Spark: a local session costs 7-14 s to start on these machines; every test shares it
 and writes under its own `tmp_path`. `make test` runs two pytest-xdist workers with whole files each
 (`--dist loadfile`), so each worker process holds its one session and a module's fixtures are built once.
+The files with the longest Spark pipelines are collected first (`SLOWEST_FIRST`), so the two workers
+start on them and the short files fill in at the end, instead of one long file running alone last.
 """
 
 from __future__ import annotations
@@ -24,6 +26,21 @@ os.environ.setdefault("MUTUALS_SPARK_UI", "false")
 os.environ.setdefault("MUTUALS_PROGRESS_S", "0")
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+
+# Test files by how long they took in a full run (pytest --durations), longest first. A file not named
+# here keeps its place after them; the order inside a file is never changed.
+SLOWEST_FIRST = (
+    "test_train_real_temporal.py", "test_experiment_report.py", "test_labels.py", "test_features.py",
+    "test_incremental.py", "test_ingest.py", "test_daily_report.py", "test_push_scale.py",
+    "test_candidates_recs.py", "test_publish.py", "test_train.py", "test_fof.py", "test_samples.py",
+    "test_economic.py", "test_recs_scoring.py", "test_push_job.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Put the slowest files first (stable sort: same-rank items keep their collected order)."""
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 EGO_FACEBOOK = DATA / "ego_facebook_edges.csv"
 
 

@@ -35,3 +35,15 @@ def test_rows_in_and_out_come_from_publication_records(spark, tmp_path, capsys):
 def test_a_jobs_own_figure_wins():
     ledger.start()
     assert json.loads(ledger.summary_line({"rows_in": 7}))["rows_in"] == 7
+
+
+def test_spark_start_is_the_time_until_the_session_was_ready_and_counts_once():
+    job = ledger.start()
+    assert "spark_start_s" not in job.figures()
+    job.started -= 2.0                      # as if the session took two seconds to start
+    job.session_ready()
+    job.started -= 5.0                      # a later call (a reused session) does not move it
+    job.session_ready()
+    figures = job.figures()
+    assert 2.0 <= figures["spark_start_s"] < 3.0
+    assert figures["seconds"] >= 7.0
