@@ -637,6 +637,17 @@ class VersionedStore(ABC):
                     f"v{version}: {what} dropped from {old} (v{manifest['current']}) to {new} "
                     f"(-{(old - new) / old:.1%}); expected a drop of at most {self.options.max_drop:.0%}")
 
+    def _gate_deletes(self, current: int, entry: dict[str, Any], ordered: list[tuple[int, bytes | None]]) -> None:
+        """Refuse an incremental push whose deletes would drop the current version's keys by more than
+        `max_drop`, before anything is applied: the same gate a full push passes, measured against the key
+        count of the version's full push (upserts of new keys are not credited)."""
+        keys = entry.get("keys") or 0
+        deletes = sum(v is None for _, v in ordered)
+        if keys and deletes / keys > self.options.max_drop:
+            raise SizeDropRefused(
+                f"v{current}: an incremental push deleting {deletes} of its {keys} keys (-{deletes / keys:.1%}) "
+                f"was refused; expected a drop of at most {self.options.max_drop:.0%}")
+
     def _canary_sample(self, version: int, batch: SortedBatch) -> list[tuple[int, bytes]]:
         rng = random.Random(version)
         picked = rng.sample(range(len(batch)), min(self.options.canary_keys, len(batch)))
@@ -701,6 +712,7 @@ class VersionedStore(ABC):
                      for key, body in zip(raw.keys, raw.values, strict=True)}
             records = len(raw.keys)
             ordered = sorted(items.items())
+            self._gate_deletes(current, manifest["versions"][str(current)], ordered)
             targets = [current] + [int(n) for n, v in manifest["versions"].items()
                                    if v["status"] in BUILDING and v["data"] != DATA_REMOVED]
             seq = manifest["incr_seq"] + 1

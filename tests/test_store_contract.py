@@ -165,6 +165,20 @@ def test_incremental_push_upserts_and_deletes_whole_values(url, tmp_path):
     assert store.push(str(tmp_path / "inc"), incremental=True, push_id="inc-1")["noop"] is True
 
 
+def test_incremental_push_that_deletes_too_many_keys_is_refused_and_changes_nothing(url, tmp_path):
+    store = open_test_store(url, max_drop=0.2)
+    store.push(str(make_input(tmp_path / "full", range(1, 101), "b1")))
+    schema = load_value_schema()
+    deletes = [(k, None) for k in range(1, 22)]                      # 21 of 100 keys: -21 % > 20 %
+    write_push_input(tmp_path / "inc", [(200, value(200, "inc")), *deletes], schema, nullable_value=True)
+    with pytest.raises(SizeDropRefused, match=r"deleting 21 of its 100 keys"):
+        store.push(str(tmp_path / "inc"), incremental=True, push_id="inc-1")
+    assert tags(store, [1, 21, 22, 200]) == (1, ["b1", "b1", "b1", None])
+    write_push_input(tmp_path / "ok", deletes[:20], schema, nullable_value=True)   # -20 % passes
+    assert store.push(str(tmp_path / "ok"), incremental=True, push_id="inc-2")["deletes"] == 20
+    assert tags(store, [20, 21]) == (1, [None, "b1"])
+
+
 def test_incremental_push_reaches_the_version_being_built(url, tmp_path, monkeypatch):
     store = open_test_store(url)
     store.push(str(make_input(tmp_path / "full1", range(1, 101), "b1")))
