@@ -39,6 +39,8 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.process_tree import tree_rss
+
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = "2026-01-01"
 CHECKSUM_MOD = 2**61 - 1
@@ -153,15 +155,6 @@ def poll_task_peaks(ui: str, peaks: dict) -> None:
                     peaks["longest_task"] = {"seconds": round(seconds, 1), "records_read": records, **where}
                 if records > peaks.get("largest_task", {}).get("records_read", -1):
                     peaks["largest_task"] = {"records_read": records, "seconds": round(seconds, 1), **where}
-
-
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-        for member in [proc, *proc.children(recursive=True)]:
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                total += member.memory_info().rss
-    return total
 
 
 def free_port() -> int:

@@ -12,7 +12,6 @@ is reported as a lower bound. Ratios (duckdb/ours, naive/ours) are what matter o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from bench.process_tree import tree_rss
 
 REPO = Path(__file__).resolve().parents[1]
 EGO_FACEBOOK = REPO / "data" / "ego_facebook_edges.csv"
@@ -70,15 +71,6 @@ def contender_command(name: str, csv: Path, top_k: int, out: Path) -> list[str]:
         return [sys.executable, "-m", "mutuals.cli", "fof", "--edges", str(csv), "--top-k", str(top_k),
                 "--out", str(out)]
     return [sys.executable, "-m", "bench.fof", f"_{name}", str(csv), str(top_k), str(out)]
-
-
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-        for member in [proc, *proc.children(recursive=True)]:
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                total += member.memory_info().rss
-    return total
 
 
 def measure(cmd: list[str], timeout: float) -> dict:

@@ -25,7 +25,6 @@ load average before and after and the number of cores.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.process_tree import tree_rss
 from mutuals.pipeline import JOB_ORDER
 
 DAY_GOAL_S = 600.0
@@ -49,19 +49,6 @@ def mutuals_command() -> str:
     """The installed `mutuals` beside this interpreter (the venv's), else the one on PATH."""
     beside = Path(sys.executable).parent / "mutuals"
     return str(beside) if beside.exists() else (shutil.which("mutuals") or "mutuals")
-
-
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of a process and all its descendants (processes that vanish mid-sample count 0)."""
-    total = 0
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    for member in members:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += member.memory_info().rss
-    return total
 
 
 def run_measured(command: list[str], timeout_s: float, log: Path) -> dict:

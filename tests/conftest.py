@@ -26,6 +26,7 @@ os.environ.setdefault("MUTUALS_SPARK_UI", "false")
 os.environ.setdefault("MUTUALS_PROGRESS_S", "0")
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+EGO_FACEBOOK = DATA / "ego_facebook_edges.csv"
 
 # Test files by how long they took in a full run (pytest --durations), longest first. A file not named
 # here keeps its place after them; the order inside a file is never changed.
@@ -41,7 +42,6 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Put the slowest files first (stable sort: same-rank items keep their collected order)."""
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-EGO_FACEBOOK = DATA / "ego_facebook_edges.csv"
 
 
 @pytest.fixture(scope="session")
