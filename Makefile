@@ -64,11 +64,11 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-# Every daily job of one generated day on a real Spark standalone cluster (a master and two workers as
-# separate JVMs), half through `mutuals run`, half through spark-submit with the code zip, compared with a
-# local[*] run table by table (tests/test_cluster.py). Slow (each job twice), so not part of `make test`.
+# Only the standalone-cluster file of `make test`: every daily job of one generated day on a real Spark
+# standalone cluster (a master and two workers as separate JVMs), half through `mutuals run`, half through
+# spark-submit with the code zip, compared with a local[*] run table by table (tests/test_cluster.py).
 cluster-test: setup
-	MUTUALS_CLUSTER_TEST=1 $(BIN)/pytest -q -s tests/test_cluster.py
+	$(BIN)/pytest -q -s tests/test_cluster.py
 
 # A real two-day backfill of mutuals_daily on SQLite (`airflow backfill create`, run by a real scheduler and
 # API server started and stopped inside the target), then the same backfill again with every run cleared

@@ -33,12 +33,13 @@ import ctypes
 import ctypes.util
 import datetime as dt
 import errno
+import json
 import os
 import posixpath
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -421,8 +422,10 @@ class Lake:
         return self._write_publication(spark, job, days, entries, run_id or uuid.uuid4().hex)
 
     def version(self, spark: SparkSession, key: str) -> int:
-        """The table's latest Delta version."""
-        return int(DeltaTable.forPath(spark, self.path(key)).history(1).first()["version"])
+        """The table's latest Delta version (its newest commit file)."""
+        for version, _ in _newest_commit_infos(self.path(key), 1):
+            return version
+        raise MissingTable(f"{key}: no Delta commit under {self.path(key)}/_delta_log")
 
     def retract(self, spark: SparkSession, job: str, days: Sequence[str]) -> None:
         """Delete `job`'s publication of `days`: from now on readers treat those days as unpublished."""
@@ -448,13 +451,16 @@ class Lake:
 
     def _commit_of(self, spark: SparkSession, key: str, run_id: str) -> tuple[int, int | None] | None:
         """(version, rows written) of the newest commit of `key` tagged with `run_id`; None when the write
-        committed nothing (Delta skips an empty overwrite of partitions that were already empty)."""
-        history = DeltaTable.forPath(spark, self.path(key)).history(HISTORY_DEPTH)
-        row = (history.where(F.col("userMetadata") == run_id).orderBy(F.col("version").desc())
-               .select("version", F.col("operationMetrics")["numOutputRows"].alias("rows")).first())
-        if row is None:
-            return None
-        return int(row["version"]), int(row["rows"]) if row["rows"] is not None else None
+        committed nothing (Delta skips an empty overwrite of partitions that were already empty).
+
+        Read from the newest commit files of the table's `_delta_log` (the protocol's `commitInfo`
+        action), not through `DeltaTable.history`: that builds a DataFrame and runs a Spark job per table,
+        about a second each on a small machine, for a few lines of JSON."""
+        for version, info in _newest_commit_infos(self.path(key), HISTORY_DEPTH):
+            if info.get("userMetadata") == run_id:
+                rows = (info.get("operationMetrics") or {}).get("numOutputRows")
+                return version, int(rows) if rows is not None else None
+        return None
 
     def _write_publication(self, spark: SparkSession, job: str, days: Sequence[str],
                            entries: Sequence[PublishedTable], run_id: str) -> dict:
@@ -493,17 +499,28 @@ class DayRun:
     days: tuple[str, ...]
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     written: list[str] = field(default_factory=list)
+    _entries: dict[str, PublishedTable] = field(default_factory=dict, repr=False)
 
     def write_partition(self, df: DataFrame, key: str, ds: str) -> None:
         self._before_write(key, [ds])
         self.lake.write_partition(df, key, ds, self.run_id)
-        self.written.append(key)
+        self._wrote(key)
 
     def write_partitions(self, df: DataFrame, key: str) -> None:
         """Replace every day of the run in one commit of `key`."""
         self._before_write(key, self.days)
         self.lake.write_partitions(df, key, self.days, self.run_id)
-        self.written.append(key)
+        self._wrote(key)
+
+    def committed_rows(self, key: str) -> dict[str, int]:
+        """Rows per day of `key` as this run committed them: the commit's own row count when one day was
+        written (no re-read of the table), a count of the committed partitions otherwise. The publication
+        records the same figures."""
+        if key not in self.written:
+            raise IncompletePublication(f"{self.job}: {key} has not been written by this run")
+        if key not in self._entries:
+            self._entries[key] = self._entry(key)
+        return dict(self._entries[key].rows)
 
     def publish(self) -> dict:
         """Write the publication record of every day of the run; the job's last commit."""
@@ -512,11 +529,15 @@ class DayRun:
         if missing:
             raise IncompletePublication(f"{self.job} {list(self.days)}: not publishing, tables not written: "
                                         f"{missing}")
-        entries = [self._entry(key) for key in expected]
+        entries = [self._entries.get(key) or self._entry(key) for key in expected]
         published = self.lake._write_publication(self.spark, self.job, self.days, entries, self.run_id)
         for entry in entries:
             ledger.current().wrote(entry.key, entry.rows)
         return published
+
+    def _wrote(self, key: str) -> None:
+        self.written.append(key)
+        self._entries.pop(key, None)
 
     def _before_write(self, key: str, days: Sequence[str]) -> None:
         if writer_of(key) != self.job:
@@ -538,6 +559,23 @@ class DayRun:
         else:
             per_day = {self.days[0]: rows}
         return PublishedTable(key, version, per_day)
+
+
+COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+
+
+def _newest_commit_infos(table_uri: str, depth: int) -> Iterator[tuple[int, dict]]:
+    """(version, commitInfo) of the table's newest `depth` commits, newest first."""
+    log = join_uri(table_uri, "_delta_log")
+    versions = sorted((int(m.group(1)) for m in (COMMIT_FILE.match(posixpath.basename(f))
+                                                 for f in list_files(log, ".json")) if m), reverse=True)
+    for version in versions[:depth]:
+        with open_input(join_uri(log, f"{version:020d}.json")) as commit:
+            for line in commit:
+                action = json.loads(line)
+                if "commitInfo" in action:
+                    yield version, action["commitInfo"]
+                    break
 
 
 def _hadoop_fs(spark: SparkSession | None, uri: str):  # noqa: ANN202 - JVM objects through py4j

@@ -46,7 +46,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> list[TableCounts]:
         day.write_partition(item.accepted, f"raw/{table}", args.date)
         day.write_partition(item.quarantined.select(*QUARANTINE.fieldNames()), f"quarantine/{table}", args.date)
         item.cached.unpersist()
-        accepted, quarantined = (lake.read(spark, f"{layer}/{table}", args.date).count()
+        accepted, quarantined = (day.committed_rows(f"{layer}/{table}")[args.date]
                                  for layer in ("raw", "quarantine"))
         require_committed(item.counts, args.date, accepted, quarantined)
     counts = [item.counts for item in ingested]

@@ -31,7 +31,7 @@ EGO_FACEBOOK = DATA / "ego_facebook_edges.csv"
 # Test files by how long they took in a full run (pytest --durations), longest first. A file not named
 # here keeps its place after them; the order inside a file is never changed.
 SLOWEST_FIRST = (
-    "test_train_real_temporal.py", "test_experiment_report.py", "test_labels.py", "test_features.py",
+    "test_cluster.py", "test_train_real_temporal.py", "test_experiment_report.py", "test_labels.py", "test_features.py",
     "test_incremental.py", "test_ingest.py", "test_daily_report.py", "test_push_scale.py",
     "test_candidates_recs.py", "test_publish.py", "test_train.py", "test_fof.py", "test_samples.py",
     "test_economic.py", "test_recs_scoring.py", "test_push_job.py",
