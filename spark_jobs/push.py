@@ -20,7 +20,8 @@
    <lake>/push/recommendations_incremental/ds=D. A value counts as changed when its candidates or its model
    version differ; `generated_ds` alone does not, so an unchanged member keeps the value, and the
    generated_ds, it was served with. The summary says which push ran (`mode`) and, for an incremental one,
-   `members_changed`, `upserts` and `deletes` (or, for a full one, `full_reason`).
+   `members_changed`, `upserts` and `deletes` (or, for a full one, `full_reason`). A retry of a day whose
+   push the store already holds is a no-op (`noop`), and leaves that day's incremental input as it was.
 
 STORE defaults to $MUTUALS_STORE, else <lake>/_store (a RocksDB folder beside the tables, so wiping a
 local lake wipes its store too); redis://HOST:PORT/DB targets Redis.
@@ -96,11 +97,13 @@ PUSH_ID = re.compile(r"^recs-(\d{4}-\d{2}-\d{2})$")
 @dataclass(frozen=True)
 class Plan:
     """Which push to run: incremental against day `base`, whose rows are `base_recs` (None: full, for
-    `reason`)."""
+    `reason`). `retry_of`: the served version already holds this day's incremental push, so nothing is
+    written or pushed again."""
 
     base: str | None
     reason: str | None = None
     base_recs: DataFrame | None = None
+    retry_of: int | None = None
 
 
 def push_id(ds: str) -> str:
@@ -132,6 +135,11 @@ def plan_push(spark: SparkSession, lake: Lake, store: VersionedStore, ds: str, r
         return Plan(None, f"current version v{current} serves {base}, a later day than {ds}")
     if base == ds and not incremental_last:
         return Plan(None, f"current version v{current} was pushed from {ds} in full (a retry is a no-op)")
+    if base == ds:
+        # Diffing the day against itself would find no change and overwrite the day's incremental input
+        # with an empty one: the record of what was pushed would be lost.
+        return Plan(None, f"current version v{current} already holds the incremental push {push_id(ds)} "
+                          "(a retry is a no-op)", retry_of=current)
     try:
         base_recs = lake.read_published(spark, RECS_TOPK, base)
     except (UnpublishedPartition, MissingTable) as exc:
@@ -177,7 +185,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     store = open_store(store_url, StoreOptions(max_drop=args.max_drop), create=True)
     try:
         plan = plan_push(spark, lake, store, args.date, recs, getattr(args, "full", False))
-        if plan.base is not None and plan.base_recs is not None:
+        if plan.retry_of is not None:
+            result = {"version": plan.retry_of, "noop": True, "push_id": push_id(args.date),
+                      "mode": "incremental", "reason": plan.reason}
+        elif plan.base is not None and plan.base_recs is not None:
             changes = changed_values(recs, args.date, plan.base_recs, plan.base)
             delta, delta_records = write_incremental_input(spark, lake, args.date, changes, args.partitions)
             result = store.push(delta, push_id=push_id(args.date), incremental=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from pathlib import Path
 
 import fastavro
 import pytest
@@ -163,6 +164,11 @@ def test_push_job_ships_only_changed_members_when_the_model_is_unchanged(spark, 
     second = push_job.run(spark, job_args(lake, store_url, D2))
     assert (second["mode"], second["base_ds"], second["version"]) == ("incremental", D1, 1)
     assert (second["members_changed"], second["upserts"], second["deletes"]) == (4, 3, 1)
+    incremental = Path(second["incremental_avro"])
+    pushed = {p.name: p.read_bytes() for p in incremental.iterdir()}
+    retry = push_job.run(spark, job_args(lake, store_url, D2))   # an Airflow retry, or a backfill re-run
+    assert (retry["mode"], retry["version"], retry["noop"]) == ("incremental", 1, True)
+    assert {p.name: p.read_bytes() for p in incremental.iterdir()} == pushed   # the 4 changes, not 0
     with open_store(store_url) as store:
         read = store.get([1, 2, 3, 4, 5, 6])
         assert read.version == 1
