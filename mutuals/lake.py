@@ -571,11 +571,12 @@ def _newest_commit_infos(table_uri: str, depth: int) -> Iterator[tuple[int, dict
                                                  for f in list_files(log, ".json")) if m), reverse=True)
     for version in versions[:depth]:
         with open_input(join_uri(log, f"{version:020d}.json")) as commit:
-            for line in commit:
-                action = json.loads(line)
-                if "commitInfo" in action:
-                    yield version, action["commitInfo"]
-                    break
+            text = commit.read()  # whole: a pyarrow input file (a URI lake) has no line iteration
+        for line in text.splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "commitInfo" in action:
+                yield version, action["commitInfo"]
+                break
 
 
 def _hadoop_fs(spark: SparkSession | None, uri: str):  # noqa: ANN202 - JVM objects through py4j
