@@ -133,9 +133,9 @@ def plan_push(spark: SparkSession, lake: Lake, store: VersionedStore, ds: str, r
     base = found.group(1)
     if base > ds:
         return Plan(None, f"current version v{current} serves {base}, a later day than {ds}")
-    if base == ds and not incremental_last:
-        return Plan(None, f"current version v{current} was pushed from {ds} in full (a retry is a no-op)")
     if base == ds:
+        if not incremental_last:
+            return Plan(None, f"current version v{current} was pushed from {ds} in full (a retry is a no-op)")
         # Diffing the day against itself would find no change and overwrite the day's incremental input
         # with an empty one: the record of what was pushed would be lost.
         return Plan(None, f"current version v{current} already holds the incremental push {push_id(ds)} "

@@ -84,10 +84,12 @@ def run_on_cluster(job: str, lake: Path, cluster: StandaloneCluster, shipped: tu
     args = ["--date", DAY, "--lake", str(lake)]
     env = {**daemon_env(), "MUTUALS_SPARK_UI": "false"}
     code_zip, entrypoints = shipped
+    shown_env = ""
     if job in VIA_MUTUALS_RUN:
         command = [str(Path(sys.executable).parent / "mutuals"), "run", job, *args]
         env[MASTER_ENV] = cluster.master_url
         env["MUTUALS_SPARK_CONF"] = ",".join(f"{k}={v}" for k, v in CLUSTER_CONF.items())
+        shown_env = f"{MASTER_ENV}={env[MASTER_ENV]} MUTUALS_SPARK_CONF={env['MUTUALS_SPARK_CONF']} "
         cwd = lake.parent
     else:
         conf = [arg for k, v in CLUSTER_CONF.items() for arg in ("--conf", f"{k}={v}")]
@@ -97,10 +99,8 @@ def run_on_cluster(job: str, lake: Path, cluster: StandaloneCluster, shipped: tu
     started = time.monotonic()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stderr[-4000:]}\n{cluster.logs(1500)}"
-    shown = " ".join(command)
-    if job in VIA_MUTUALS_RUN:
-        shown = f"{MASTER_ENV}={cluster.master_url} MUTUALS_SPARK_CONF={env['MUTUALS_SPARK_CONF']} {shown}"
-    return {"job": job, "cluster_seconds": round(time.monotonic() - started, 1), "command": shown}
+    return {"job": job, "cluster_seconds": round(time.monotonic() - started, 1),
+            "command": shown_env + " ".join(command)}
 
 
 def run_chain_on_cluster(lake: Path, cluster: StandaloneCluster, shipped: tuple[Path, Path]) -> list[dict]:
