@@ -49,6 +49,23 @@ airflow dags reserialize >/dev/null 2>&1
 airflow dags list-import-errors --local -o plain
 airflow dags unpause "$DAG" >/dev/null
 
+# SQLite has one writer at a time and the running scheduler is often it: the CLI's write can then fail with
+# "database is locked" after SQLite's busy timeout. The create is one transaction, so trying again is safe.
+create_backfill() {
+  local attempt
+  for attempt in 1 2 3 4 5 6; do
+    if airflow backfill create --dag-id "$DAG" --from-date "$FROM" --to-date "$TO" --max-active-runs 1 \
+        --reprocess-behavior completed >"$LOGS/backfill-create.log" 2>&1; then
+      return 0
+    fi
+    grep -q "database is locked" "$LOGS/backfill-create.log" || { tail -20 "$LOGS/backfill-create.log"; return 1; }
+    echo "   backfill create: database is locked (attempt $attempt), trying again"
+    sleep 5
+  done
+  tail -20 "$LOGS/backfill-create.log"
+  return 1
+}
+
 PIDS=()
 stop_all() {
   for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
@@ -68,8 +85,7 @@ curl -fs "http://127.0.0.1:$PORT/api/v2/monitor/health" >/dev/null || { tail -50
 echo "== api-server on 127.0.0.1:$PORT, scheduler running"
 
 started=$(date +%s)
-airflow backfill create --dag-id "$DAG" --from-date "$FROM" --to-date "$TO" --max-active-runs 1 \
-  --reprocess-behavior completed >/dev/null
+create_backfill
 { python "$HERE/wait_backfill.py" --dag-id "$DAG" || true; } | tail -1 > "$LOGS/first.json"
 python -c 'import json,sys; r=json.load(open(sys.argv[1])); print("first backfill:", {x["logical_date"][:10]: x["state"] for x in r["runs"]}); sys.exit(0 if all(x["state"]=="success" for x in r["runs"]) else 1)' "$LOGS/first.json" \
   || { cat "$LOGS/first.json"; exit 1; }
@@ -77,8 +93,7 @@ echo "   took $(( $(date +%s) - started )) s"
 python "$HERE/lake_fingerprint.py" "$LAKE" > "$LOGS/fingerprint-before.json"
 
 started=$(date +%s)
-airflow backfill create --dag-id "$DAG" --from-date "$FROM" --to-date "$TO" --max-active-runs 1 \
-  --reprocess-behavior completed >/dev/null
+create_backfill
 { python "$HERE/wait_backfill.py" --dag-id "$DAG" || true; } | tail -1 > "$LOGS/second.json"
 python -c 'import json,sys; r=json.load(open(sys.argv[1])); print("re-run backfill:", {x["logical_date"][:10]: x["state"] for x in r["runs"]}); sys.exit(0 if all(x["state"]=="success" for x in r["runs"]) else 1)' "$LOGS/second.json" \
   || { cat "$LOGS/second.json"; exit 1; }
