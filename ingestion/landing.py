@@ -2,8 +2,9 @@
 
 Why not `spark.read.csv`: a quarantined row must name its file and line, and a file that cannot be read
 at all (wrong header, not UTF-8) must fail the ingest naming the file. Spark's CSV/JSON readers drop both
-facts. Files are read whole with `binaryFiles` (one task per file; landing producers split big days into
-`part-*` files), decoded strictly as UTF-8 and split on LF with an optional CR, so LF and CRLF both work.
+facts. Files are read as text in parallel splits (a big file is read by many tasks, all on the JVM), split
+on LF with an optional CR, so LF and CRLF both work, and checked as strict UTF-8. Line numbers come from
+one small count per split (`read_lines`).
 
 Which files of a landing partition are read: every entry is either read or reported by name, never
 dropped quietly (a skipped data file would still leave the counts balanced).
@@ -17,11 +18,11 @@ dropped quietly (a skipped data file would still leave the counts balanced).
   extension (`notes.txt`, `part-1.json` in a CSV table, `part-0.csv.gz`); a visible sub-folder; a hidden
   file whose name ends with a landing extension (`_part-0.csv`, `.part-0.jsonl`); a name holding one of
   Hadoop's path-pattern characters (`{ } [ ] * ? \\ ,`). Hidden data-looking files are refused rather
-  than read because Spark's file readers treat hidden names as absent (`binaryFiles` fails with "path
-  does not exist", the DataFrame sources read them as empty), and because a data file under a hidden
+  than read because Spark's file readers treat hidden names as absent (the DataFrame sources read them
+  as empty), and because a data file under a hidden
   name is either a half-written upload or a producer's mistake: guessing is worse than asking the
-  producer to rename it. Pattern characters are refused because `binaryFiles` would expand them as a
-  glob or split its path list on a comma.
+  producer to rename it. Pattern characters are refused because Spark's file
+  sources would expand them as a glob.
 
 Whether a day has landed at all (`check_landed`): every table's folder for the day must exist (a folder with
 only a `_SUCCESS` marker is that table's empty day), and at least one table must hold a data file.
@@ -29,11 +30,12 @@ only a `_SUCCESS` marker is that table's empty day), and at least one table must
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import unquote
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
 from mutuals.errors import BadInput, MissingInput
@@ -44,7 +46,6 @@ LINE_SCHEMA = StructType([
     StructField("line_number", LongType(), False),
     StructField("raw_line", StringType()),
     StructField("field_count", IntegerType()),
-    StructField("file_error", StringType()),
 ])
 
 EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl"}
@@ -145,54 +146,127 @@ def list_files(spark: SparkSession, folder: str, extension: str) -> list[str]:
     return list(listing.data)
 
 
-def _count_fields(line: str) -> int:
-    if '"' not in line:
-        return line.count(",") + 1
-    return len(next(csv.reader([line])))
+QUOTED_FIELD = r'(^|,)"(?:[^"]|"")*("|$)'
 
 
-def split_file(path: str, content: bytes, header: str | None) -> Iterator[tuple]:
-    """Yield (file, line_number, raw_line, field_count, file_error) for every non-blank data line.
+@dataclass(frozen=True)
+class FileBlock:
+    """What one pass over a file split says about it: enough to number its lines and check its file."""
 
-    Line numbers are 1-based physical lines, so an operator can open the file at that line. The header
-    (CSV only) is line 1 and is checked, not emitted. A file error is emitted as a single record.
+    file_uri: str
+    block_start: int
+    lines: int
+    first_row_id: int
+    first_line: str | None
+    first_invalid_row_id: int | None
+
+
+def field_count(line: Column) -> Column:
+    """CSV fields on `line`, the way Python's csv module counts them: a field that starts with a quote runs
+    to its closing quote ("" inside is a quote) or to the end of the line, and its commas do not count."""
+    unquoted = F.when(line.contains('"'), F.regexp_replace(line, QUOTED_FIELD, "$1")).otherwise(line)
+    return F.size(F.split(unquoted, ",", -1))
+
+
+def scan_splits(spark: SparkSession, files: list[str]) -> DataFrame:
+    """Every physical line of `files` (split on LF only) with its file, split and scan-order row id.
+
+    Spark's text source splits big files across tasks; `monotonically_increasing_id` is contiguous and
+    ordered within a split, so a line's number is the lines of the file's earlier splits plus its place in
+    its own split. The scan is persisted: the row ids must be the ones the split counts were taken from.
     """
-    try:
-        text = bytes(content).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        yield (path, 0, None, None, f"not valid UTF-8 (byte {exc.start}: {exc.reason})")
-        return
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    first = 0
+    scan = spark.read.option("lineSep", "\n").text(files)
+    return scan.select(
+        F.col("_metadata.file_path").alias("file_uri"),
+        F.col("_metadata.file_block_start").alias("block_start"),
+        F.monotonically_increasing_id().alias("row_id"),
+        F.col("value").alias("line"),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def file_blocks(scanned: DataFrame) -> list[FileBlock]:
+    """One small row per file split: its line count, first row id, first line and first non-UTF-8 row."""
+    rows = scanned.groupBy("file_uri", "block_start").agg(
+        F.count(F.lit(1)).alias("lines"),
+        F.min("row_id").alias("first_row_id"),
+        F.min_by("line", "row_id").alias("first_line"),
+        F.min(F.when(~F.is_valid_utf8("line"), F.col("row_id"))).alias("first_invalid_row_id"),
+    ).collect()
+    return [FileBlock(r.file_uri, r.block_start, r.lines, r.first_row_id, r.first_line, r.first_invalid_row_id)
+            for r in rows]
+
+
+def line_offsets(blocks: list[FileBlock]) -> dict[tuple[str, int], int]:
+    """(file, split start) -> lines in the file's earlier splits."""
+    offsets: dict[tuple[str, int], int] = {}
+    before: dict[str, int] = {}
+    for block in sorted(blocks, key=lambda b: (b.file_uri, b.block_start)):
+        offsets[(block.file_uri, block.block_start)] = before.get(block.file_uri, 0)
+        before[block.file_uri] = before.get(block.file_uri, 0) + block.lines
+    return offsets
+
+
+def listed_name(file_uri: str, files: list[str]) -> str:
+    """The path as the landing listing spells it (the scan gives a URI with `%20` for a space)."""
+    by_uri = {unquote(f): f for f in files}
+    return by_uri.get(unquote(file_uri), unquote(file_uri))
+
+
+def file_errors(blocks: list[FileBlock], offsets: dict[tuple[str, int], int], files: list[str],
+                header: str | None) -> list[str]:
+    """Why each unreadable file cannot be read: not UTF-8 (naming the first bad line), a wrong or missing
+    CSV header. Sorted by file."""
+    errors: dict[str, str] = {}
+    first_lines = {b.file_uri: b.first_line for b in blocks if b.block_start == 0}
+    by_name = {listed_name(uri, files): first for uri, first in first_lines.items()}
+    for block in sorted(blocks, key=lambda b: (b.file_uri, b.block_start)):
+        name = listed_name(block.file_uri, files)
+        if block.first_invalid_row_id is not None and name not in errors:
+            line = offsets[(block.file_uri, block.block_start)] + block.first_invalid_row_id - block.first_row_id + 1
+            errors[name] = f"not valid UTF-8 (line {line})"
     if header is not None:
-        found = lines[0].rstrip("\r") if lines else ""
-        if found != header:
-            yield (path, 1, found[:500], None, f"wrong header: expected {header!r}, found {found[:200]!r}")
-            return
-        first = 1
-    for index in range(first, len(lines)):
-        line = lines[index].rstrip("\r")
-        if not line.strip():
-            continue
-        yield (path, index + 1, line, _count_fields(line) if header is not None else None, None)
+        for name in files:
+            found = (by_name.get(name) or "").removeprefix("\ufeff").rstrip("\r")
+            if name not in errors and found != header:
+                errors[name] = f"wrong header: expected {header!r}, found {found[:200]!r}"
+    return [f"{name}: {why}" for name, why in sorted(errors.items())]
 
 
-def read_lines(spark: SparkSession, files: list[str], header: str | None) -> DataFrame:
-    """All data lines of `files` as a DataFrame in LINE_SCHEMA (empty when there are no files)."""
+def read_lines(spark: SparkSession, files: list[str], header: str | None) -> tuple[DataFrame, DataFrame | None]:
+    """All non-blank data lines of `files` in LINE_SCHEMA, and the persisted scan behind them (to unpersist
+    once the lines are cached downstream; None when there are no files).
+
+    Reads in parallel splits on the JVM (no per-line Python), then numbers lines from a small per-split
+    count. Fails with `LandingFileError` naming every unreadable file before anything is written. Line
+    numbers are 1-based physical lines, so an operator can open the file at that line; the CSV header is
+    line 1 and is checked, not emitted; a trailing CR and a leading byte-order mark are dropped.
+    """
     if not files:
-        return spark.createDataFrame([], LINE_SCHEMA)
-    rdd = spark.sparkContext.binaryFiles(",".join(files), minPartitions=len(files))
-    return spark.createDataFrame(rdd.flatMap(lambda kv: split_file(kv[0], kv[1], header)), LINE_SCHEMA)
-
-
-def raise_on_file_errors(lines: DataFrame) -> None:
-    """Fail naming every unreadable file (and why) before anything is written."""
-    errors = lines.where(lines.file_error.isNotNull()).select("source_file", "file_error").distinct().collect()
+        return spark.createDataFrame([], LINE_SCHEMA), None
+    scanned = scan_splits(spark, files)
+    blocks = file_blocks(scanned)
+    offsets = line_offsets(blocks)
+    errors = file_errors(blocks, offsets, files, header)
     if errors:
-        detail = "; ".join(f"{row.source_file}: {row.file_error}" for row in sorted(errors))
-        raise LandingFileError(f"{len(errors)} landing file(s) cannot be read: {detail}")
+        scanned.unpersist()
+        raise LandingFileError(f"{len(errors)} landing file(s) cannot be read: {'; '.join(errors)}")
+    split_rows = [(b.file_uri, b.block_start, b.first_row_id, offsets[(b.file_uri, b.block_start)],
+                   listed_name(b.file_uri, files)) for b in blocks]
+    splits = spark.createDataFrame(split_rows, "file_uri string, block_start long, first_row_id long, "
+                                               "lines_before long, source_file string")
+    numbered = scanned.join(F.broadcast(splits), ["file_uri", "block_start"]).select(
+        "source_file",
+        (F.col("lines_before") + F.col("row_id") - F.col("first_row_id") + 1).alias("line_number"),
+        F.regexp_replace("line", "\r$", "").alias("line"),
+    )
+    is_first = F.col("line_number") == 1
+    text = F.when(is_first, F.regexp_replace("line", "^\ufeff", "")).otherwise(F.col("line"))
+    numbered = numbered.select("source_file", "line_number", text.alias("raw_line"))
+    kept = numbered.where(~F.col("raw_line").rlike(r"^\s*$"))
+    if header is not None:
+        kept = kept.where(~is_first)
+    counts = field_count(F.col("raw_line")) if header is not None else F.lit(None)
+    return kept.select("source_file", "line_number", "raw_line", counts.cast("int").alias("field_count")), scanned
 
 
 def folder_exists(spark: SparkSession, folder: str) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ingestion.landing import landing_dir, list_files, raise_on_file_errors, read_lines
+from ingestion.landing import landing_dir, list_files, read_lines
 from mutuals.errors import GateFailed
 from mutuals.lake import Lake
 from mutuals.tables import LANDING_FORMATS, spec
@@ -56,7 +56,7 @@ def parse_lines(rules: LandingRules, fmt: str) -> Callable[[DataFrame], DataFram
                                  {"columnNameOfCorruptRecord": "_corrupt", "mode": "PERMISSIVE"})
             line_error = F.when(parsed["_corrupt"].isNotNull(), F.lit("unparseable_json"))
         return lines.select(
-            "source_file", "line_number", "raw_line", "file_error",
+            "source_file", "line_number", "raw_line",
             line_error.alias("line_error"),
             *[F.nullif(F.trim(parsed[n]), F.lit("")).alias(RAW_PREFIX + n) for n in names],
         )
@@ -148,28 +148,24 @@ def require_committed(counts: TableCounts, ds: str, accepted: int, quarantined: 
 def ingest_table(spark: SparkSession, lake: Lake, table: str, ds: str, lateness_days: int) -> IngestedTable:
     """Read, route and count one landing table for one day; writes nothing.
 
-    One cached pass: the file errors and all three counts come from a single aggregation, so a day of six
-    tables costs six scans of the landing files, not eighteen.
+    One cached pass: all three counts come from a single aggregation over the cached routed rows, and the
+    landing scan behind them is released once they are cached.
     """
     rules, fmt = RULES[table], LANDING_FORMATS[table]
     files = list_files(spark, landing_dir(lake.root, table, ds), f".{fmt}")
-    lines = read_lines(spark, files, rules.header if fmt == "csv" else None)
+    lines, scanned = read_lines(spark, files, rules.header if fmt == "csv" else None)
     classified = lines.transform(parse_lines(rules, fmt)).transform(classify_rows(rules, ds, lateness_days)).cache()
-    is_file_error = F.col("file_error").isNotNull()
-    is_accepted = ~is_file_error & F.col("reason").isNull()
-    is_quarantined = ~is_file_error & F.col("reason").isNotNull()
+    is_accepted = F.col("reason").isNull()
     totals = classified.agg(
-        F.sum(is_file_error.cast("long")).alias("file_errors"),
-        F.sum((~is_file_error).cast("long")).alias("read"),
+        F.count(F.lit(1)).alias("read"),
         F.sum(is_accepted.cast("long")).alias("accepted"),
-        F.sum(is_quarantined.cast("long")).alias("quarantined"),
+        F.sum((~is_accepted).cast("long")).alias("quarantined"),
     ).first()
-    if totals.file_errors:
-        raise_on_file_errors(classified)
+    if scanned is not None:
+        scanned.unpersist()
     counts = TableCounts(table, len(files), totals.read or 0, totals.accepted or 0, totals.quarantined or 0)
     require_balanced(counts, ds)
-    valid_lines = classified.where(~is_file_error)
-    return IngestedTable(counts, valid_lines.transform(accepted_rows(table)), quarantined_rows(valid_lines), classified)
+    return IngestedTable(counts, classified.transform(accepted_rows(table)), quarantined_rows(classified), classified)
 
 
 def gate_accepted(table: str, ds: str, accepted: DataFrame, lateness_days: int) -> None:
