@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 
 from joins.economic import DEFAULT_BLOCK_SIZE, DEFAULT_HUB_THRESHOLD, latest_records_as_of, overlap_candidates
 from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PER_MEMBER, personalized_pagerank
-from joins.triangles import close_triangles
+from joins.triangles import DEFAULT_BROADCAST_LIMIT_BYTES, close_triangles
 from mutuals.checks import require_columns
 from mutuals.tables import CANDIDATE_PAIRS, SOURCES
 
@@ -39,6 +39,9 @@ SRC, DST = "src", "dst"
 DEGREE = "degree"
 COMMON = "common_connections"
 COWORKER_DAYS, SCHOOLMATE_DAYS, PPR_SCORE = "coworker_overlap_days", "schoolmate_overlap_days", "ppr_score"
+# A symmetric edge row in the two broadcast hash relations of the common count (two longs and an int,
+# with the relations' key copies and slot overhead), measured from Spark's relation sizes with margin.
+BROADCAST_BYTES_PER_EDGE = 128
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class CandidateOptions:
     hub_threshold: int = DEFAULT_HUB_THRESHOLD
     block_size: int = DEFAULT_BLOCK_SIZE
     triangle_strategy: str = "auto"
+    broadcast_limit_bytes: int = DEFAULT_BROADCAST_LIMIT_BYTES
 
 
 def _adjacency(edges: DataFrame) -> DataFrame:
@@ -62,8 +66,13 @@ def _adjacency(edges: DataFrame) -> DataFrame:
     return edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
 
 
+def edges_fit_broadcast(edge_rows: int, limit_bytes: int) -> bool:
+    """Whether the symmetric edge list, built twice as a Spark hash relation, stays under `limit_bytes`."""
+    return edge_rows * BROADCAST_BYTES_PER_EDGE <= limit_bytes
+
+
 def with_exact_common_connections(
-    edges: DataFrame, degrees: DataFrame, known_common: str
+    edges: DataFrame, degrees: DataFrame, known_common: str, *, broadcast_edges: bool = False
 ) -> Callable[[DataFrame], DataFrame]:
     """Pairs (member_id, candidate_id, nullable `known_common`, ...) -> the same rows plus common_connections:
     the known count where there is one, else |N(m) & N(c)| computed for just that pair (0 if none).
@@ -71,12 +80,17 @@ def with_exact_common_connections(
     Each pair that needs a count expands the neighbour list of its endpoint with the smaller degree and
     probes the other endpoint's edges, so a hub member costs min-degree rows per pair, not its own
     degree. One pass: rows that already know their count ride through the left joins unexpanded.
+    `broadcast_edges` (when `edges_fit_broadcast`): both joins probe a broadcast hash relation of the
+    edges, so the expanded rows (pairs x min degree, many times the pairs) are never shuffled; only the
+    per-pair counts after the map-side aggregation are.
     """
     adjacency = _adjacency(edges)
     require_columns(degrees, [MEMBER, DEGREE], "with_exact_common_connections degrees")
     via = adjacency.select(F.col(SRC).alias("_via_node"), F.col(DST).alias("_middle"))
     probe = adjacency.select(F.col(SRC).alias("_probe_node"), F.col(DST).alias("_probe_middle"),
                              F.lit(1).alias("_hit"))
+    if broadcast_edges:
+        via, probe = F.broadcast(via), F.broadcast(probe)
     member_degree = degrees.select(F.col(MEMBER).cast("long").alias(MEMBER), F.col(DEGREE).alias("_m_degree"))
     candidate_degree = degrees.select(F.col(MEMBER).cast("long").alias(CANDIDATE), F.col(DEGREE).alias("_c_degree"))
 
@@ -131,7 +145,8 @@ def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], D
     return transform
 
 
-def merge_sources(edges: DataFrame, degrees: DataFrame) -> Callable[[DataFrame], DataFrame]:
+def merge_sources(edges: DataFrame, degrees: DataFrame, *, broadcast_edges: bool = False
+                  ) -> Callable[[DataFrame], DataFrame]:
     """Long rows (member, candidate, source, features) -> one row per pair in the candidates/pairs schema."""
 
     def transform(tagged: DataFrame) -> DataFrame:
@@ -141,7 +156,8 @@ def merge_sources(edges: DataFrame, degrees: DataFrame) -> Callable[[DataFrame],
             F.max(SCHOOLMATE_DAYS).alias(SCHOOLMATE_DAYS), F.max(PPR_SCORE).alias(PPR_SCORE),
         )
         sources = F.array_compact(F.array(*(F.when(F.col(f"_is_{s}"), F.lit(s)) for s in SOURCES)))
-        return merged.transform(with_exact_common_connections(edges, degrees, "_triangle_common")).select(
+        return merged.transform(with_exact_common_connections(
+            edges, degrees, "_triangle_common", broadcast_edges=broadcast_edges)).select(
             F.col(MEMBER).cast("long").alias(MEMBER),
             F.col(CANDIDATE).cast("long").alias(CANDIDATE),
             sources.alias("sources"),
@@ -176,18 +192,26 @@ def propose_candidates(
         educations.transform(latest_records_as_of([MEMBER, "school_id", "start_date"]))
         .transform(overlap_candidates("school_id", options.as_of, k, edges, **economic))
     )
-    return (
+    tagged = (
         _tagged(triangles, "triangle", **{COMMON: COMMON})
         .unionByName(_tagged(coworkers, "coworker", **{COWORKER_DAYS: "overlap_days"}))
         .unionByName(_tagged(schoolmates, "schoolmate", **{SCHOOLMATE_DAYS: "overlap_days"}))
     )
+    # The projection on top keeps this union whole: Spark flattens a union of unions as it builds it, so
+    # without it the PPR union in `complete_candidates` would dissolve these rows into its own union and
+    # the persisted copy the job makes of them would no longer be found (every source ran twice).
+    return tagged.select(*tagged.columns)
 
 
 def complete_candidates(
-    edges: DataFrame, degrees: DataFrame, proposed: DataFrame, options: CandidateOptions
+    edges: DataFrame, degrees: DataFrame, proposed: DataFrame, options: CandidateOptions,
+    edge_rows: int | None = None,
 ) -> DataFrame:
     """Add PPR candidates for cold members to `proposed`, merge per pair -> the candidates/pairs rows.
-    `proposed` is read twice (cold members, merge); the job persists it so it is computed once."""
+    `proposed` is read twice (cold members, merge); the job persists it so it is computed once.
+    `edge_rows` (the symmetric edge count, when known) lets the exact common counts probe broadcast edges
+    when they fit `options.broadcast_limit_bytes`."""
+    broadcast_edges = edge_rows is not None and edges_fit_broadcast(edge_rows, options.broadcast_limit_bytes)
     edges = _adjacency(edges)
     ppr = degrees.transform(cold_members(options.cold_threshold, proposed)).transform(personalized_pagerank(
         edges, walks_per_member=options.ppr_walks, max_length=options.ppr_max_length,
@@ -195,6 +219,6 @@ def complete_candidates(
     ))
     return (
         proposed.unionByName(_tagged(ppr, "ppr", **{PPR_SCORE: PPR_SCORE}))
-        .transform(merge_sources(edges, degrees))
+        .transform(merge_sources(edges, degrees, broadcast_edges=broadcast_edges))
         .select(*CANDIDATE_PAIRS.fieldNames())
     )

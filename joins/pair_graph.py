@@ -10,12 +10,11 @@ For a pair (a, c) of the graph snapshot, with N(x) the neighbours of x and d(x) 
 Strategies:
 
 - "broadcast": the snapshot as a compact CSR (`joins.csr`, dense indices in id order) is built on the
-  driver and broadcast once. Pairs are cut into blocks by MEMBER (all pairs of a member in one block), of
-  about equal estimated intersection cost, sum over the member's pairs of
-  min(d) * (1 + log2(1 + max(d) / min(d))) + 1, the galloping kernel's cost, so a member paired with hubs
-  gets a block with few other members instead of a hash partition's share of them. Each block runs the
-  numba kernel (`joins.pair_kernel`) once, via a grouped `applyInArrow`; the pairs' other columns ride
-  through untouched. Only per-member costs (O(members)) reach the driver besides the CSR.
+  driver and broadcast once. The pairs stay where they are (no shuffle): every Arrow batch of every
+  partition runs the numba kernel (`joins.pair_kernel`) on its own, via `mapInArrow`, and the pairs'
+  other columns ride through untouched. A pair costs about min(d) * (1 + log2(1 + max(d) / min(d))) in
+  the galloping kernel, never a hub's whole list, so a partition of pairs costs about its rows and a hub
+  member does not make a straggler.
 - "expand": for a snapshot whose CSR exceeds `broadcast_limit_bytes`. No task holds the graph: each pair
   expands the neighbour list of its endpoint with the SMALLER degree and probes the other endpoint's edges
   (the pattern of `joins.candidates.with_exact_common_connections`), so a leaf paired with a hub costs the
@@ -28,8 +27,7 @@ Strategies:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -38,7 +36,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
 
-from joins.csr import Csr, build_csr, split_by_weight
+from joins.csr import Csr, build_csr
 from mutuals.checks import require_columns
 from mutuals.errors import UsageError
 
@@ -56,9 +54,6 @@ GRAPH_COLUMNS = tuple(GRAPH_FEATURES.fieldNames())
 
 STRATEGIES = ("auto", "broadcast", "expand")
 DEFAULT_BROADCAST_LIMIT_BYTES = 256 * 1024 * 1024
-BLOCKS_PER_CORE = 4
-MAX_PAIRS_PER_BLOCK = 2_000_000  # one block is one Arrow table in one Python worker
-BLOCK = "_block"
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -81,45 +76,6 @@ def collect_csr(edges: DataFrame) -> Csr:
     return build_csr(table[SRC].to_numpy(), table[DST].to_numpy())
 
 
-def pair_cost(member_degree: str, candidate_degree: str) -> F.Column:
-    """The galloping kernel's cost of one pair, from its endpoints' degrees (null: no edges, cost 1)."""
-    low = F.least(F.coalesce(F.col(member_degree), F.lit(0)), F.coalesce(F.col(candidate_degree), F.lit(0)))
-    high = F.greatest(F.coalesce(F.col(member_degree), F.lit(0)), F.coalesce(F.col(candidate_degree), F.lit(0)))
-    ratio = high.cast("double") / F.greatest(low, F.lit(1)).cast("double")
-    return low.cast("double") * (F.lit(1.0) + F.log2(F.lit(1.0) + ratio)) + F.lit(1.0)
-
-
-def member_blocks(members: np.ndarray, costs: np.ndarray, pairs: int, parallelism: int) -> np.ndarray:
-    """Block of each member (members sorted): contiguous runs of about equal total cost, at least
-    BLOCKS_PER_CORE per core and at most MAX_PAIRS_PER_BLOCK pairs per block on average."""
-    n_blocks = max(BLOCKS_PER_CORE * max(1, parallelism), math.ceil(pairs / MAX_PAIRS_PER_BLOCK))
-    bounds = split_by_weight(costs, n_blocks)
-    block = np.zeros(members.shape[0], dtype=np.int32)
-    for j in range(bounds.shape[0] - 1):
-        block[bounds[j]:bounds[j + 1]] = j
-    return block
-
-
-def _with_blocks(pairs: DataFrame, degrees: DataFrame) -> DataFrame:
-    """Pairs plus the `_block` of their member (see `member_blocks`)."""
-    spark = pairs.sparkSession
-    member_degree = degrees.select(F.col(MEMBER).cast("long").alias(MEMBER), F.col(DEGREE).alias("_dm"))
-    candidate_degree = degrees.select(F.col(MEMBER).cast("long").alias(CANDIDATE), F.col(DEGREE).alias("_dc"))
-    per_member = (
-        pairs.select(MEMBER, CANDIDATE)
-        .join(member_degree, on=MEMBER, how="left").join(candidate_degree, on=CANDIDATE, how="left")
-        .groupBy(MEMBER).agg(F.sum(pair_cost("_dm", "_dc")).alias("cost"), F.count(F.lit(1)).alias("pairs"))
-        .toArrow().sort_by(MEMBER)
-    )
-    members = per_member[MEMBER].to_numpy()
-    costs = per_member["cost"].to_numpy()
-    total_pairs = int(np.sum(per_member["pairs"].to_numpy())) if per_member.num_rows else 0
-    block = member_blocks(members, costs, total_pairs, spark.sparkContext.defaultParallelism)
-    assignment = spark.createDataFrame(pa.table({MEMBER: pa.array(members, pa.int64()),
-                                                 BLOCK: pa.array(block, pa.int32())}))
-    return pairs.join(assignment, on=MEMBER, how="inner")
-
-
 def graph_feature_arrays(csr: Csr, member: np.ndarray, candidate: np.ndarray) -> dict[str, np.ndarray]:
     """Every graph feature of the pairs (member[i], candidate[i]) of one CSR, as numpy columns."""
     from joins.pair_kernel import dense_index, pair_sums  # numba loads where the kernel runs
@@ -136,26 +92,26 @@ def graph_feature_arrays(csr: Csr, member: np.ndarray, candidate: np.ndarray) ->
             JACCARD: jaccard, MEMBER_DEGREE: member_degree, CANDIDATE_DEGREE: candidate_degree}
 
 
-def _block_runner(csr_handle, out_schema: StructType) -> Callable[[pa.Table], pa.Table]:
+def _batch_runner(csr_handle, out_schema: StructType
+                  ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     arrow_schema = to_arrow_schema(out_schema)
 
-    def run_block(block: pa.Table) -> pa.Table:
+    def run_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         csr: Csr = csr_handle.value
-        carried = block.drop_columns([BLOCK])
-        features = graph_feature_arrays(csr, carried[MEMBER].to_numpy(), carried[CANDIDATE].to_numpy())
-        columns = [carried[name] for name in carried.column_names]
-        columns += [pa.array(features[f.name], arrow_schema.field(f.name).type) for f in GRAPH_FEATURES.fields]
-        return pa.Table.from_arrays(columns, schema=arrow_schema)
+        for batch in batches:
+            features = graph_feature_arrays(csr, batch.column(MEMBER).to_numpy(), batch.column(CANDIDATE).to_numpy())
+            columns = list(batch.columns)
+            columns += [pa.array(features[f.name], arrow_schema.field(f.name).type) for f in GRAPH_FEATURES.fields]
+            yield pa.RecordBatch.from_arrays(columns, schema=arrow_schema)
 
-    return run_block
+    return run_batches
 
 
-def _broadcast(pairs: DataFrame, edges: DataFrame, degrees: DataFrame) -> DataFrame:
+def _broadcast(pairs: DataFrame, edges: DataFrame) -> DataFrame:
     spark = pairs.sparkSession
     handle = spark.sparkContext.broadcast(collect_csr(edges))
     out_schema = StructType(list(pairs.schema.fields) + list(GRAPH_FEATURES.fields))
-    return (pairs.transform(lambda p: _with_blocks(p, degrees)).groupBy(BLOCK)
-            .applyInArrow(_block_runner(handle, out_schema), out_schema))
+    return pairs.mapInArrow(_batch_runner(handle, out_schema), out_schema)
 
 
 # ---------------------------------------------------------------- expand
@@ -245,6 +201,6 @@ def with_graph_pair_features(
         chosen = choose_strategy(strategy, degrees, broadcast_limit_bytes)
         if chosen == "expand":
             return _expand(carried, edges, degrees)
-        return _broadcast(carried, edges, degrees)
+        return _broadcast(carried, edges)
 
     return transform

@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="go incremental only when added plus removed edges are at most this share of "
                              "D's edges (default %(default)s)")
     parser.add_argument("--broadcast-limit-bytes", type=int, default=DEFAULT_BROADCAST_LIMIT_BYTES,
-                        help="the incremental path needs D-1's and D's graphs as CSRs of at most this size "
-                             "(default %(default)s)")
+                        help="the incremental path needs D-1's and D's graphs as CSRs of at most this size, "
+                             "and the exact common counts probe broadcast edges up to it (default %(default)s)")
     return parser
 
 
@@ -92,7 +92,7 @@ def options_from_args(args: argparse.Namespace) -> CandidateOptions:
         as_of=args.date, max_per_source=args.max_per_source, cold_threshold=args.cold_threshold,
         ppr_walks=args.ppr_walks, ppr_max_length=args.ppr_max_length, ppr_restart_prob=args.ppr_restart_prob,
         seed=args.seed, hub_threshold=args.hub_threshold, block_size=args.block_size,
-        triangle_strategy=args.triangle_strategy,
+        triangle_strategy=args.triangle_strategy, broadcast_limit_bytes=args.broadcast_limit_bytes,
     )
 
 
@@ -175,7 +175,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     proposed = propose_candidates(edges, positions, educations, options, triangles=triangles).persist()
     day = lake.day_run(spark, "candidates", [args.date])
     try:
-        day.write_partition(complete_candidates(edges, degrees, proposed, options), "candidates/pairs", args.date)
+        edge_rows = lake.published_rows(spark, "graph/edges", args.date, args.date)[args.date]
+        pairs = complete_candidates(edges, degrees, proposed, options, edge_rows=edge_rows)
+        day.write_partition(pairs, "candidates/pairs", args.date)
     finally:
         proposed.unpersist()
     published = day.publish()

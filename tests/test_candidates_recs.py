@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from joins.candidates import with_exact_common_connections
+from joins.candidates import CandidateOptions, complete_candidates, propose_candidates, with_exact_common_connections
 from joins.naive import TopKInvalid
 from mutuals.errors import UsageError
 from mutuals.lake import Lake, UnpublishedPartition
@@ -164,7 +164,8 @@ def test_candidates_read_the_published_degrees_of_the_graph(spark, tmp_path):
     assert not lake.exists(spark, "candidates/pairs")
 
 
-def test_exact_common_connections_for_pairs_without_a_known_count(spark):
+@pytest.mark.parametrize("broadcast_edges", [False, True])
+def test_exact_common_connections_for_pairs_without_a_known_count(spark, broadcast_edges):
     # hub 1 knows 2..5; 6 knows 2 and 3; 7 knows 5. Degrees: 1:4, 2:2, 3:2, 4:1, 5:2, 6:2, 7:1.
     undirected = [(1, 2), (1, 3), (1, 4), (1, 5), (6, 2), (6, 3), (7, 5)]
     edges = spark.createDataFrame(undirected + [(b, a) for a, b in undirected], "src long, dst long")
@@ -172,7 +173,7 @@ def test_exact_common_connections_for_pairs_without_a_known_count(spark):
                                     "member_id long, degree long")
     pairs = spark.createDataFrame([(1, 6, None), (6, 1, None), (1, 7, None), (6, 7, None), (2, 3, 9)],
                                   "member_id long, candidate_id long, known int")
-    result = pairs.transform(with_exact_common_connections(edges, degrees, "known"))
+    result = pairs.transform(with_exact_common_connections(edges, degrees, "known", broadcast_edges=broadcast_edges))
     assertDataFrameEqual(result, spark.createDataFrame(
         [(1, 6, None, 2), (6, 1, None, 2), (1, 7, None, 1), (6, 7, None, 0), (2, 3, 9, 9)],
         "member_id long, candidate_id long, known int, common_connections int"))
@@ -183,3 +184,20 @@ def test_recs_top_k_below_one_is_a_usage_error(spark):
     with pytest.raises(TopKInvalid, match="found 0") as raised:
         top_k_recommendations(0, edges)
     assert isinstance(raised.value, UsageError) and raised.value.exit_code == 2
+
+
+def test_the_merge_reads_the_persisted_proposals_instead_of_running_every_source_again(spark, tiny_lake):
+    lake = tiny_lake
+    edges = lake.read_published(spark, "graph/edges", D)
+    degrees = lake.read_published(spark, "graph/degrees", D)
+    positions = lake.read_published_as_of(spark, "raw/positions", D)
+    educations = lake.read_published_as_of(spark, "raw/educations", D)
+    options = CandidateOptions(as_of=D, max_per_source=1, cold_threshold=2, ppr_walks=20, ppr_max_length=3)
+    proposed = propose_candidates(edges, positions, educations, options).persist()
+    try:
+        merged = complete_candidates(edges, degrees, proposed, options)
+        plan = merged._jdf.queryExecution().optimizedPlan().toString()
+        # once for the cold members who get PPR walks, once for the merge of every source's rows
+        assert plan.count("InMemoryRelation") == 2
+    finally:
+        proposed.unpersist()
