@@ -39,9 +39,9 @@ SRC, DST = "src", "dst"
 DEGREE = "degree"
 COMMON = "common_connections"
 COWORKER_DAYS, SCHOOLMATE_DAYS, PPR_SCORE = "coworker_overlap_days", "schoolmate_overlap_days", "ppr_score"
-# A symmetric edge row in the two broadcast hash relations of the common count (two longs and an int,
-# with the relations' key copies and slot overhead), measured from Spark's relation sizes with margin.
-BROADCAST_BYTES_PER_EDGE = 128
+# One symmetric edge row as an entry of the broadcast neighbour lists (8 bytes in its member's array) with
+# margin for the per-member row, key and slot overhead of Spark's hash relation.
+BROADCAST_BYTES_PER_EDGE = 16
 
 
 @dataclass(frozen=True)
@@ -66,54 +66,73 @@ def _adjacency(edges: DataFrame) -> DataFrame:
     return edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
 
 
-def edges_fit_broadcast(edge_rows: int, limit_bytes: int) -> bool:
-    """Whether the symmetric edge list, built twice as a Spark hash relation, stays under `limit_bytes`."""
+def lists_fit_broadcast(edge_rows: int, limit_bytes: int) -> bool:
+    """Whether every member's neighbour list, as one broadcast hash relation, stays under `limit_bytes`."""
     return edge_rows * BROADCAST_BYTES_PER_EDGE <= limit_bytes
 
 
+def _counted_by_expansion(pairs: DataFrame, adjacency: DataFrame, degrees: DataFrame, known_common: str
+                          ) -> DataFrame:
+    """The common count of the pairs without `known_common`, by joins that never hold the graph in a task:
+    each such pair expands the neighbour list of its endpoint with the smaller degree and probes the other
+    endpoint's edges, so a hub member costs min-degree rows per pair, not its own degree. Rows that
+    already know their count ride through the left joins unexpanded."""
+    via = adjacency.select(F.col(SRC).alias("_via_node"), F.col(DST).alias("_middle"))
+    probe = adjacency.select(F.col(SRC).alias("_probe_node"), F.col(DST).alias("_probe_middle"),
+                             F.lit(1).alias("_hit"))
+    member_degree = degrees.select(F.col(MEMBER).cast("long").alias(MEMBER), F.col(DEGREE).alias("_m_degree"))
+    candidate_degree = degrees.select(F.col(MEMBER).cast("long").alias(CANDIDATE), F.col(DEGREE).alias("_c_degree"))
+    keys = pairs.columns
+    is_member_smaller = F.coalesce(F.col("_m_degree"), F.lit(0)) <= F.coalesce(F.col("_c_degree"), F.lit(0))
+    needs_count = F.col(known_common).isNull()
+    oriented = (
+        pairs.join(member_degree, on=MEMBER, how="left").join(candidate_degree, on=CANDIDATE, how="left")
+        .withColumn("_expand", F.when(is_member_smaller, F.col(MEMBER)).otherwise(F.col(CANDIDATE)))
+        .withColumn("_probe", F.when(is_member_smaller, F.col(CANDIDATE)).otherwise(F.col(MEMBER)))
+    )
+    is_expanded = (F.col("_expand") == F.col("_via_node")) & needs_count
+    is_common = (F.col("_probe") == F.col("_probe_node")) & (F.col("_middle") == F.col("_probe_middle"))
+    counted = (
+        oriented.join(via, on=is_expanded, how="left")
+        .join(probe, on=is_common, how="left")
+        .groupBy(*keys).agg(F.count("_hit").alias("_counted"))
+    )
+    return counted.select(*keys, F.coalesce(F.col(known_common), F.col("_counted")).cast("int").alias(COMMON))
+
+
+def _counted_by_lists(pairs: DataFrame, adjacency: DataFrame, known_common: str) -> DataFrame:
+    """The common count of the pairs without `known_common` as the size of the intersection of the two
+    endpoints' neighbour lists, both looked up in one broadcast relation: no pair row is ever expanded,
+    shuffled or aggregated, and a pair costs the two list lengths."""
+    lists = adjacency.groupBy(SRC).agg(F.collect_list(DST).alias("_neighbours"))
+    of_member = F.broadcast(lists.select(F.col(SRC).alias(MEMBER), F.col("_neighbours").alias("_m_list")))
+    of_candidate = F.broadcast(lists.select(F.col(SRC).alias(CANDIDATE), F.col("_neighbours").alias("_c_list")))
+    shared = F.size(F.array_intersect(F.col("_m_list"), F.col("_c_list")))
+    has_both = F.col("_m_list").isNotNull() & F.col("_c_list").isNotNull()
+    count = F.coalesce(F.col(known_common), F.when(has_both, shared), F.lit(0))
+    return (pairs.join(of_member, on=MEMBER, how="left").join(of_candidate, on=CANDIDATE, how="left")
+            .select(*pairs.columns, count.cast("int").alias(COMMON)))
+
+
 def with_exact_common_connections(
-    edges: DataFrame, degrees: DataFrame, known_common: str, *, broadcast_edges: bool = False
+    edges: DataFrame, degrees: DataFrame, known_common: str, *, broadcast_lists: bool = False
 ) -> Callable[[DataFrame], DataFrame]:
     """Pairs (member_id, candidate_id, nullable `known_common`, ...) -> the same rows plus common_connections:
     the known count where there is one, else |N(m) & N(c)| computed for just that pair (0 if none).
 
-    Each pair that needs a count expands the neighbour list of its endpoint with the smaller degree and
-    probes the other endpoint's edges, so a hub member costs min-degree rows per pair, not its own
-    degree. One pass: rows that already know their count ride through the left joins unexpanded.
-    `broadcast_edges` (when `edges_fit_broadcast`): both joins probe a broadcast hash relation of the
-    edges, so the expanded rows (pairs x min degree, many times the pairs) are never shuffled; only the
-    per-pair counts after the map-side aggregation are.
+    `broadcast_lists` (when `lists_fit_broadcast`): intersect the two neighbour lists of each pair from a
+    broadcast relation (`_counted_by_lists`); otherwise expand the smaller endpoint's list through joins
+    (`_counted_by_expansion`), which scales past any broadcast but shuffles and aggregates
+    pairs x min degree rows.
     """
     adjacency = _adjacency(edges)
     require_columns(degrees, [MEMBER, DEGREE], "with_exact_common_connections degrees")
-    via = adjacency.select(F.col(SRC).alias("_via_node"), F.col(DST).alias("_middle"))
-    probe = adjacency.select(F.col(SRC).alias("_probe_node"), F.col(DST).alias("_probe_middle"),
-                             F.lit(1).alias("_hit"))
-    if broadcast_edges:
-        via, probe = F.broadcast(via), F.broadcast(probe)
-    member_degree = degrees.select(F.col(MEMBER).cast("long").alias(MEMBER), F.col(DEGREE).alias("_m_degree"))
-    candidate_degree = degrees.select(F.col(MEMBER).cast("long").alias(CANDIDATE), F.col(DEGREE).alias("_c_degree"))
 
     def transform(pairs: DataFrame) -> DataFrame:
         require_columns(pairs, [MEMBER, CANDIDATE, known_common], "with_exact_common_connections")
-        keys = pairs.columns
-        is_member_smaller = F.coalesce(F.col("_m_degree"), F.lit(0)) <= F.coalesce(F.col("_c_degree"), F.lit(0))
-        needs_count = F.col(known_common).isNull()
-        oriented = (
-            pairs.join(member_degree, on=MEMBER, how="left").join(candidate_degree, on=CANDIDATE, how="left")
-            .withColumn("_expand", F.when(is_member_smaller, F.col(MEMBER)).otherwise(F.col(CANDIDATE)))
-            .withColumn("_probe", F.when(is_member_smaller, F.col(CANDIDATE)).otherwise(F.col(MEMBER)))
-        )
-        is_expanded = (F.col("_expand") == F.col("_via_node")) & needs_count
-        is_common = (F.col("_probe") == F.col("_probe_node")) & (F.col("_middle") == F.col("_probe_middle"))
-        counted = (
-            oriented.join(via, on=is_expanded, how="left")
-            .join(probe, on=is_common, how="left")
-            .groupBy(*keys).agg(F.count("_hit").alias("_counted"))
-        )
-        return counted.select(
-            *keys, F.coalesce(F.col(known_common), F.col("_counted")).cast("int").alias(COMMON),
-        )
+        if broadcast_lists:
+            return _counted_by_lists(pairs, adjacency, known_common)
+        return _counted_by_expansion(pairs, adjacency, degrees, known_common)
 
     return transform
 
@@ -145,7 +164,7 @@ def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], D
     return transform
 
 
-def merge_sources(edges: DataFrame, degrees: DataFrame, *, broadcast_edges: bool = False
+def merge_sources(edges: DataFrame, degrees: DataFrame, *, broadcast_lists: bool = False
                   ) -> Callable[[DataFrame], DataFrame]:
     """Long rows (member, candidate, source, features) -> one row per pair in the candidates/pairs schema."""
 
@@ -157,7 +176,7 @@ def merge_sources(edges: DataFrame, degrees: DataFrame, *, broadcast_edges: bool
         )
         sources = F.array_compact(F.array(*(F.when(F.col(f"_is_{s}"), F.lit(s)) for s in SOURCES)))
         return merged.transform(with_exact_common_connections(
-            edges, degrees, "_triangle_common", broadcast_edges=broadcast_edges)).select(
+            edges, degrees, "_triangle_common", broadcast_lists=broadcast_lists)).select(
             F.col(MEMBER).cast("long").alias(MEMBER),
             F.col(CANDIDATE).cast("long").alias(CANDIDATE),
             sources.alias("sources"),
@@ -209,9 +228,9 @@ def complete_candidates(
 ) -> DataFrame:
     """Add PPR candidates for cold members to `proposed`, merge per pair -> the candidates/pairs rows.
     `proposed` is read twice (cold members, merge); the job persists it so it is computed once.
-    `edge_rows` (the symmetric edge count, when known) lets the exact common counts probe broadcast edges
-    when they fit `options.broadcast_limit_bytes`."""
-    broadcast_edges = edge_rows is not None and edges_fit_broadcast(edge_rows, options.broadcast_limit_bytes)
+    `edge_rows` (the symmetric edge count, when known) lets the exact common counts intersect broadcast
+    neighbour lists when they fit `options.broadcast_limit_bytes`."""
+    broadcast_lists = edge_rows is not None and lists_fit_broadcast(edge_rows, options.broadcast_limit_bytes)
     edges = _adjacency(edges)
     ppr = degrees.transform(cold_members(options.cold_threshold, proposed)).transform(personalized_pagerank(
         edges, walks_per_member=options.ppr_walks, max_length=options.ppr_max_length,
@@ -219,6 +238,6 @@ def complete_candidates(
     ))
     return (
         proposed.unionByName(_tagged(ppr, "ppr", **{PPR_SCORE: PPR_SCORE}))
-        .transform(merge_sources(edges, degrees, broadcast_edges=broadcast_edges))
+        .transform(merge_sources(edges, degrees, broadcast_lists=broadcast_lists))
         .select(*CANDIDATE_PAIRS.fieldNames())
     )

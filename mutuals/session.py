@@ -67,9 +67,16 @@ def delta_jars() -> list[str]:
     return sorted(str(p) for p in folder.glob("*.jar")) if folder.is_dir() else []
 
 
-def default_shuffle_partitions() -> int:
-    """Small machines pay per task; 2 tasks per core keeps both cores busy without 200 tiny tasks."""
-    return max(4, 2 * (os.cpu_count() or 2))
+SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+SHUFFLE_PARTITIONS_PER_CORE = 8
+MIN_SHUFFLE_PARTITIONS = 16
+
+
+def default_shuffle_partitions(parallelism: int) -> int:
+    """Enough shuffle partitions that a 100k-member day's largest aggregation (25M candidate pairs, 2 GiB
+    of shuffle) keeps its hash map in memory instead of falling back to sorting and spilling; adaptive
+    execution coalesces the small shuffles of small days back into a few tasks."""
+    return max(MIN_SHUFFLE_PARTITIONS, SHUFFLE_PARTITIONS_PER_CORE * max(1, parallelism))
 
 
 UI_ENV = "MUTUALS_SPARK_UI"
@@ -134,7 +141,6 @@ def build_session(
     if chosen:
         builder = builder.master(chosen)
     merged = {**BASE_CONF, **DELTA_CONF, "spark.ui.enabled": ui_enabled()}
-    merged["spark.sql.shuffle.partitions"] = str(default_shuffle_partitions())
     jars = delta_jars()
     if jars and not launched_by_spark_submit():
         merged["spark.jars"] = ",".join(jars)
@@ -144,5 +150,7 @@ def build_session(
     for key, value in merged.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    if not spark.sparkContext.getConf().contains(SHUFFLE_PARTITIONS):  # a --conf or MUTUALS_SPARK_CONF wins
+        spark.conf.set(SHUFFLE_PARTITIONS, str(default_shuffle_partitions(spark.sparkContext.defaultParallelism)))
     spark.sparkContext.setLogLevel(os.environ.get("MUTUALS_SPARK_LOG_LEVEL", "ERROR"))
     return spark

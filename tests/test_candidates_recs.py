@@ -164,18 +164,18 @@ def test_candidates_read_the_published_degrees_of_the_graph(spark, tmp_path):
     assert not lake.exists(spark, "candidates/pairs")
 
 
-@pytest.mark.parametrize("broadcast_edges", [False, True])
-def test_exact_common_connections_for_pairs_without_a_known_count(spark, broadcast_edges):
-    # hub 1 knows 2..5; 6 knows 2 and 3; 7 knows 5. Degrees: 1:4, 2:2, 3:2, 4:1, 5:2, 6:2, 7:1.
+@pytest.mark.parametrize("broadcast_lists", [False, True])
+def test_exact_common_connections_for_pairs_without_a_known_count(spark, broadcast_lists):
+    # hub 1 knows 2..5; 6 knows 2 and 3; 7 knows 5; 8 knows nobody. Degrees: 1:4, 2:2, 3:2, 4:1, 5:2, 6:2, 7:1.
     undirected = [(1, 2), (1, 3), (1, 4), (1, 5), (6, 2), (6, 3), (7, 5)]
     edges = spark.createDataFrame(undirected + [(b, a) for a, b in undirected], "src long, dst long")
     degrees = spark.createDataFrame([(1, 4), (2, 2), (3, 2), (4, 1), (5, 2), (6, 2), (7, 1)],
                                     "member_id long, degree long")
-    pairs = spark.createDataFrame([(1, 6, None), (6, 1, None), (1, 7, None), (6, 7, None), (2, 3, 9)],
+    pairs = spark.createDataFrame([(1, 6, None), (6, 1, None), (1, 7, None), (6, 7, None), (2, 3, 9), (8, 1, None)],
                                   "member_id long, candidate_id long, known int")
-    result = pairs.transform(with_exact_common_connections(edges, degrees, "known", broadcast_edges=broadcast_edges))
+    result = pairs.transform(with_exact_common_connections(edges, degrees, "known", broadcast_lists=broadcast_lists))
     assertDataFrameEqual(result, spark.createDataFrame(
-        [(1, 6, None, 2), (6, 1, None, 2), (1, 7, None, 1), (6, 7, None, 0), (2, 3, 9, 9)],
+        [(1, 6, None, 2), (6, 1, None, 2), (1, 7, None, 1), (6, 7, None, 0), (2, 3, 9, 9), (8, 1, None, 0)],
         "member_id long, candidate_id long, known int, common_connections int"))
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pyspark
 
 from mutuals import session
 from mutuals.profiles import profile_named
@@ -57,3 +58,30 @@ def test_the_master_is_the_explicit_one_else_spark_submits_else_the_profiles(mon
     monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40000")  # what spark-submit sets for its Python driver
     assert session.master_for(None, local) is None
     assert session.master_for("yarn", local) == "yarn"
+
+
+SHOW_SHUFFLE_PARTITIONS = (
+    "from mutuals.session import build_session\n"
+    "print('partitions', build_session('probe').conf.get('spark.sql.shuffle.partitions'))\n"
+)
+
+
+def _shown_partitions(done: subprocess.CompletedProcess) -> int:
+    assert done.returncode == 0, done.stderr[-3000:]
+    return int(next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("partitions ")))
+
+
+def test_shuffle_partitions_default_to_eight_per_core_and_a_submitted_conf_wins(tmp_path):
+    script = tmp_path / "probe.py"
+    script.write_text(SHOW_SHUFFLE_PARTITIONS)
+    env = {k: v for k, v in os.environ.items() if k != "MUTUALS_SPARK_CONF"}
+    env["PYTHONPATH"] = str(Path(session.__file__).resolve().parents[1])
+    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+    env["SPARK_HOME"] = str(Path(pyspark.__file__).parent)
+    default = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert _shown_partitions(default) == max(16, 8 * (os.cpu_count() or 1))
+    submitted = subprocess.run(
+        [str(VENV_BIN / "spark-submit"), "--master", "local[2]", "--conf", "spark.sql.shuffle.partitions=3",
+         "--conf", "spark.ui.enabled=false", str(script)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert _shown_partitions(submitted) == 3
