@@ -49,7 +49,7 @@ def spark():
     from mutuals.session import build_session
 
     session = build_session("mutuals-tests", conf={"spark.sql.shuffle.partitions": "4",
-                                                    "spark.default.parallelism": "4"})
+                                                    "spark.default.parallelism": "4", "spark.driver.memory": "4g"})
     yield session
     session.stop()
 

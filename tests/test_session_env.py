@@ -85,3 +85,12 @@ def test_shuffle_partitions_default_to_eight_per_core_and_a_submitted_conf_wins(
          "--conf", "spark.ui.enabled=false", str(script)],
         env=env, capture_output=True, text=True, timeout=300)
     assert _shown_partitions(submitted) == 3
+
+
+def test_a_local_driver_gets_a_third_of_the_machine_within_4_and_16_gib():
+    gib = 2**30
+    assert session.driver_memory("local[*]", 24 * gib) == "8g"
+    assert session.driver_memory("local[2]", 6 * gib) == "4g"
+    assert session.driver_memory("local[*]", 256 * gib) == "16g"
+    assert session.driver_memory("spark://10.0.0.1:7077", 24 * gib) == "4g"
+    assert session.driver_memory(None, 24 * gib) == "4g"
