@@ -206,27 +206,26 @@ def line_offsets(blocks: list[FileBlock]) -> dict[tuple[str, int], int]:
     return offsets
 
 
-def listed_name(file_uri: str, files: list[str]) -> str:
-    """The path as the landing listing spells it (the scan gives a URI with `%20` for a space)."""
+def listed_names(file_uris: set[str], files: list[str]) -> dict[str, str]:
+    """Scan URI -> the path as the landing listing spells it (the scan gives `%20` for a space)."""
     by_uri = {unquote(f): f for f in files}
-    return by_uri.get(unquote(file_uri), unquote(file_uri))
+    return {uri: by_uri.get(unquote(uri), unquote(uri)) for uri in file_uris}
 
 
-def file_errors(blocks: list[FileBlock], offsets: dict[tuple[str, int], int], files: list[str],
-                header: str | None) -> list[str]:
+def file_errors(blocks: list[FileBlock], offsets: dict[tuple[str, int], int], names: dict[str, str],
+                files: list[str], header: str | None) -> list[str]:
     """Why each unreadable file cannot be read: not UTF-8 (naming the first bad line), a wrong or missing
     CSV header. Sorted by file."""
     errors: dict[str, str] = {}
-    first_lines = {b.file_uri: b.first_line for b in blocks if b.block_start == 0}
-    by_name = {listed_name(uri, files): first for uri, first in first_lines.items()}
+    first_lines = {names[b.file_uri]: b.first_line for b in blocks if b.block_start == 0}
     for block in sorted(blocks, key=lambda b: (b.file_uri, b.block_start)):
-        name = listed_name(block.file_uri, files)
+        name = names[block.file_uri]
         if block.first_invalid_row_id is not None and name not in errors:
             line = offsets[(block.file_uri, block.block_start)] + block.first_invalid_row_id - block.first_row_id + 1
             errors[name] = f"not valid UTF-8 (line {line})"
     if header is not None:
         for name in files:
-            found = (by_name.get(name) or "").removeprefix("\ufeff").rstrip("\r")
+            found = (first_lines.get(name) or "").removeprefix("\ufeff").rstrip("\r")
             if name not in errors and found != header:
                 errors[name] = f"wrong header: expected {header!r}, found {found[:200]!r}"
     return [f"{name}: {why}" for name, why in sorted(errors.items())]
@@ -246,12 +245,13 @@ def read_lines(spark: SparkSession, files: list[str], header: str | None) -> tup
     scanned = scan_splits(spark, files)
     blocks = file_blocks(scanned)
     offsets = line_offsets(blocks)
-    errors = file_errors(blocks, offsets, files, header)
+    names = listed_names({b.file_uri for b in blocks}, files)
+    errors = file_errors(blocks, offsets, names, files, header)
     if errors:
         scanned.unpersist()
         raise LandingFileError(f"{len(errors)} landing file(s) cannot be read: {'; '.join(errors)}")
     split_rows = [(b.file_uri, b.block_start, b.first_row_id, offsets[(b.file_uri, b.block_start)],
-                   listed_name(b.file_uri, files)) for b in blocks]
+                   names[b.file_uri]) for b in blocks]
     splits = spark.createDataFrame(split_rows, "file_uri string, block_start long, first_row_id long, "
                                                "lines_before long, source_file string")
     numbered = scanned.join(F.broadcast(splits), ["file_uri", "block_start"]).select(
