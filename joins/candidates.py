@@ -151,16 +151,25 @@ def _tagged(rows: DataFrame, source: str, **features: str) -> DataFrame:
 
 def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], DataFrame]:
     """Members (member_id: every member with a connection) -> those with fewer than `threshold` distinct
-    proposed candidates."""
+    proposed candidates.
+
+    `proposed` holds at most one row per (member, candidate, source), as every source caps its own top K.
+    So a member with at least `threshold` rows per source has at least `threshold` distinct candidates,
+    and only the few members below that row count have their distinct candidates counted: a row count
+    per member instead of a distinct count over every proposed pair."""
 
     def transform(members: DataFrame) -> DataFrame:
         require_columns(members, [MEMBER], "cold_members")
-        counts = proposed.groupBy(MEMBER).agg(F.countDistinct(CANDIDATE).alias("_proposed"))
-        is_cold = F.coalesce(F.col("_proposed"), F.lit(0)) < threshold
-        return (
-            members.select(F.col(MEMBER).cast("long").alias(MEMBER))
-            .join(counts, on=MEMBER, how="left").where(is_cold).select(MEMBER)
-        )
+        require_columns(proposed, [MEMBER, CANDIDATE, "source"], "cold_members proposed")
+        per_member = proposed.groupBy(MEMBER).agg(F.count(F.lit(1)).alias("_rows"),
+                                                  F.count_distinct("source").alias("_sources"))
+        is_surely_warm = F.col("_rows") >= F.col("_sources") * threshold
+        uncertain = per_member.where(~is_surely_warm).select(MEMBER)
+        counted = (proposed.join(F.broadcast(uncertain), on=MEMBER, how="left_semi")
+                   .groupBy(MEMBER).agg(F.count_distinct(CANDIDATE).alias("_proposed")))
+        warm = (per_member.where(is_surely_warm).select(MEMBER)
+                .unionByName(counted.where(F.col("_proposed") >= threshold).select(MEMBER)))
+        return members.select(F.col(MEMBER).cast("long").alias(MEMBER)).join(warm, on=MEMBER, how="left_anti")
 
     return transform
 

@@ -11,8 +11,8 @@ Strategies:
 
 - "broadcast": the snapshot as a compact CSR (`joins.csr`, dense indices in id order) is built on the
   driver and broadcast once. The pairs stay where they are (no shuffle): every Arrow batch of every
-  partition runs the numba kernel (`joins.pair_kernel`) on its own, via `mapInArrow`, and the pairs'
-  other columns ride through untouched. A pair costs about min(d) * (1 + log2(1 + max(d) / min(d))) in
+  partition runs the numba kernel (`joins.pair_kernel`) on its own, as a scalar Arrow UDF of the two ids,
+  and the pairs' other columns stay on the JVM side. A pair costs about min(d) * (1 + log2(1 + max(d) / min(d))) in
   the galloping kernel, never a hub's whole list, so a partition of pairs costs about its rows and a hub
   member does not make a straggler.
 - "expand": for a snapshot whose CSR exceeds `broadcast_limit_bytes`. No task holds the graph: each pair
@@ -27,12 +27,13 @@ Strategies:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.functions import arrow_udf
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
 
@@ -92,26 +93,29 @@ def graph_feature_arrays(csr: Csr, member: np.ndarray, candidate: np.ndarray) ->
             JACCARD: jaccard, MEMBER_DEGREE: member_degree, CANDIDATE_DEGREE: candidate_degree}
 
 
-def _batch_runner(csr_handle, out_schema: StructType
-                  ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    arrow_schema = to_arrow_schema(out_schema)
+def _kernel_udf(csr_handle) -> Callable[[pa.Array, pa.Array], pa.Array]:
+    arrow_type = to_arrow_schema(GRAPH_FEATURES)
 
-    def run_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def graph_features(member: pa.Array, candidate: pa.Array) -> pa.Array:
         csr: Csr = csr_handle.value
-        for batch in batches:
-            features = graph_feature_arrays(csr, batch.column(MEMBER).to_numpy(), batch.column(CANDIDATE).to_numpy())
-            columns = list(batch.columns)
-            columns += [pa.array(features[f.name], arrow_schema.field(f.name).type) for f in GRAPH_FEATURES.fields]
-            yield pa.RecordBatch.from_arrays(columns, schema=arrow_schema)
+        features = graph_feature_arrays(csr, member.to_numpy(zero_copy_only=False),
+                                        candidate.to_numpy(zero_copy_only=False))
+        return pa.StructArray.from_arrays([pa.array(features[f.name], type=f.type) for f in arrow_type],
+                                          fields=list(arrow_type))
 
-    return run_batches
+    return graph_features
 
 
 def _broadcast(pairs: DataFrame, edges: DataFrame) -> DataFrame:
+    """Only the two id columns of each Arrow batch go to Python and only the features come back; Spark keeps
+    the pairs' other columns on the JVM side and zips them with the result, so a wide pair row never
+    crosses into Python."""
     spark = pairs.sparkSession
     handle = spark.sparkContext.broadcast(collect_csr(edges))
-    out_schema = StructType(list(pairs.schema.fields) + list(GRAPH_FEATURES.fields))
-    return pairs.mapInArrow(_batch_runner(handle, out_schema), out_schema)
+    kernel = arrow_udf(_kernel_udf(handle), GRAPH_FEATURES)
+    graph = kernel(F.col(MEMBER).cast("long"), F.col(CANDIDATE).cast("long"))
+    return (pairs.withColumn("_graph", graph)
+            .select(*pairs.columns, *(F.col("_graph")[name].alias(name) for name in GRAPH_COLUMNS)))
 
 
 # ---------------------------------------------------------------- expand

@@ -8,7 +8,13 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from joins.candidates import CandidateOptions, complete_candidates, propose_candidates, with_exact_common_connections
+from joins.candidates import (
+    CandidateOptions,
+    cold_members,
+    complete_candidates,
+    propose_candidates,
+    with_exact_common_connections,
+)
 from joins.naive import TopKInvalid
 from mutuals.errors import UsageError
 from mutuals.lake import Lake, UnpublishedPartition
@@ -197,7 +203,23 @@ def test_the_merge_reads_the_persisted_proposals_instead_of_running_every_source
     try:
         merged = complete_candidates(edges, degrees, proposed, options)
         plan = merged._jdf.queryExecution().optimizedPlan().toString()
-        # once for the cold members who get PPR walks, once for the merge of every source's rows
-        assert plan.count("InMemoryRelation") == 2
+        # every read of the proposals is a read of the persisted copy: three for the cold members who get
+        # PPR walks (rows per member, twice, and the distinct candidates of the few uncertain members),
+        # one for the merge of every source's rows
+        assert plan.count("InMemoryRelation") == 4
     finally:
         proposed.unpersist()
+
+
+def test_cold_members_count_distinct_candidates_across_sources(spark):
+    """Threshold 2. Member 1: candidate 10 from two sources (1 distinct, cold); 2: two candidates from two
+    sources (warm); 3: three triangle candidates (warm on its row count alone); 4: nothing proposed (cold);
+    5: one candidate (cold); 6: two candidates, each from two sources (warm)."""
+    proposed = spark.createDataFrame(
+        [(1, 10, "triangle"), (1, 10, "coworker"), (2, 10, "triangle"), (2, 11, "coworker"),
+         (3, 10, "triangle"), (3, 11, "triangle"), (3, 12, "triangle"), (5, 10, "schoolmate"),
+         (6, 10, "triangle"), (6, 10, "coworker"), (6, 11, "triangle"), (6, 11, "coworker")],
+        "member_id long, candidate_id long, source string")
+    members = spark.createDataFrame([(m,) for m in range(1, 7)], "member_id long")
+    cold = members.transform(cold_members(2, proposed))
+    assert sorted(r.member_id for r in cold.collect()) == [1, 4, 5]
