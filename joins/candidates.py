@@ -29,9 +29,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from joins.economic import DEFAULT_BLOCK_SIZE, DEFAULT_HUB_THRESHOLD, latest_records_as_of, overlap_candidates
+from joins.pair_graph import with_broadcast_common_connections
 from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PER_MEMBER, personalized_pagerank
 from joins.triangles import DEFAULT_BROADCAST_LIMIT_BYTES, close_triangles
 from mutuals.checks import require_columns
+from mutuals.session import shuffle_partitions
 from mutuals.tables import CANDIDATE_PAIRS, SOURCES
 
 MEMBER, CANDIDATE = "member_id", "candidate_id"
@@ -39,10 +41,11 @@ SRC, DST = "src", "dst"
 DEGREE = "degree"
 COMMON = "common_connections"
 COWORKER_DAYS, SCHOOLMATE_DAYS, PPR_SCORE = "coworker_overlap_days", "schoolmate_overlap_days", "ppr_score"
-# One symmetric edge row as an entry of the broadcast neighbour lists: 8 bytes in its member's array, doubled
-# for each member's row, key and slot. At 100k members (1,523,724 rows, 99,872 lists) Spark reported a
-# 67.9 MB relation, most of it the first 64 MiB page it allocates for any relation.
-BROADCAST_BYTES_PER_EDGE = 16
+# The graph as the broadcast CSR of the exact common counts (`joins.csr`): an int32 index per symmetric
+# edge row, and an int64 id and offset per member, each member holding at least one edge row.
+CSR_BYTES_PER_EDGE_ROW = 4 + 8 + 8
+KNOWN_COMMON = "_triangle_common"
+FEATURES = {KNOWN_COMMON: "int", COWORKER_DAYS: "int", SCHOOLMATE_DAYS: "int", PPR_SCORE: "double"}
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,9 @@ def _adjacency(edges: DataFrame) -> DataFrame:
     return edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
 
 
-def lists_fit_broadcast(edge_rows: int, limit_bytes: int) -> bool:
-    """Whether every member's neighbour list, as one broadcast hash relation, stays under `limit_bytes`."""
-    return edge_rows * BROADCAST_BYTES_PER_EDGE <= limit_bytes
+def graph_fits_broadcast(edge_rows: int, limit_bytes: int) -> bool:
+    """Whether the graph of `edge_rows` symmetric edge rows, as a broadcast CSR, stays under `limit_bytes`."""
+    return edge_rows * CSR_BYTES_PER_EDGE_ROW <= limit_bytes
 
 
 def _counted_by_expansion(pairs: DataFrame, adjacency: DataFrame, degrees: DataFrame, known_common: str
@@ -101,92 +104,70 @@ def _counted_by_expansion(pairs: DataFrame, adjacency: DataFrame, degrees: DataF
     return counted.select(*keys, F.coalesce(F.col(known_common), F.col("_counted")).cast("int").alias(COMMON))
 
 
-def _counted_by_lists(pairs: DataFrame, adjacency: DataFrame, known_common: str) -> DataFrame:
-    """The common count of the pairs without `known_common` as the size of the intersection of the two
-    endpoints' neighbour lists, both looked up in one broadcast relation: no pair row is ever expanded,
-    shuffled or aggregated, and a pair costs the two list lengths."""
-    lists = adjacency.groupBy(SRC).agg(F.collect_list(DST).alias("_neighbours"))
-    of_member = F.broadcast(lists.select(F.col(SRC).alias(MEMBER), F.col("_neighbours").alias("_m_list")))
-    of_candidate = F.broadcast(lists.select(F.col(SRC).alias(CANDIDATE), F.col("_neighbours").alias("_c_list")))
-    shared = F.size(F.array_intersect(F.col("_m_list"), F.col("_c_list")))
-    has_both = F.col("_m_list").isNotNull() & F.col("_c_list").isNotNull()
-    count = F.coalesce(F.col(known_common), F.when(has_both, shared), F.lit(0))
-    return (pairs.join(of_member, on=MEMBER, how="left").join(of_candidate, on=CANDIDATE, how="left")
-            .select(*pairs.columns, count.cast("int").alias(COMMON)))
-
-
 def with_exact_common_connections(
-    edges: DataFrame, degrees: DataFrame, known_common: str, *, broadcast_lists: bool = False
+    edges: DataFrame, degrees: DataFrame, known_common: str, *, broadcast_graph: bool = False
 ) -> Callable[[DataFrame], DataFrame]:
     """Pairs (member_id, candidate_id, nullable `known_common`, ...) -> the same rows plus common_connections:
     the known count where there is one, else |N(m) & N(c)| computed for just that pair (0 if none).
 
-    `broadcast_lists` (when `lists_fit_broadcast`): intersect the two neighbour lists of each pair from a
-    broadcast relation (`_counted_by_lists`); otherwise expand the smaller endpoint's list through joins
-    (`_counted_by_expansion`), which scales past any broadcast but shuffles and aggregates
-    pairs x min degree rows.
+    `broadcast_graph` (when `graph_fits_broadcast`): intersect the two sorted neighbour lists of each pair
+    in a broadcast CSR with the numba kernel (`joins.pair_graph.with_broadcast_common_connections`), where
+    the pairs are; otherwise expand the smaller endpoint's list through joins (`_counted_by_expansion`),
+    which scales past any broadcast but shuffles and aggregates pairs x min degree rows.
     """
     adjacency = _adjacency(edges)
     require_columns(degrees, [MEMBER, DEGREE], "with_exact_common_connections degrees")
 
     def transform(pairs: DataFrame) -> DataFrame:
         require_columns(pairs, [MEMBER, CANDIDATE, known_common], "with_exact_common_connections")
-        if broadcast_lists:
-            return _counted_by_lists(pairs, adjacency, known_common)
+        if broadcast_graph:
+            return pairs.transform(with_broadcast_common_connections(adjacency, known_common))
         return _counted_by_expansion(pairs, adjacency, degrees, known_common)
 
     return transform
 
 
-def _tagged(rows: DataFrame, source: str, **features: str) -> DataFrame:
-    """One source's rows in the common long shape: member, candidate, source, and its own features."""
-    columns = {COMMON: "int", COWORKER_DAYS: "int", SCHOOLMATE_DAYS: "int", PPR_SCORE: "double"}
+def _flagged(rows: DataFrame, source: str, **features: str) -> DataFrame:
+    """One source's rows in the merge shape: member, candidate, one `_is_<source>` flag per source (only
+    its own set) and every source's feature column (only its own filled)."""
     return rows.select(
         F.col(MEMBER).cast("long").alias(MEMBER), F.col(CANDIDATE).cast("long").alias(CANDIDATE),
-        F.lit(source).alias("source"),
+        *(F.lit(name == source).alias(f"_is_{name}") for name in SOURCES),
         *((F.col(features[name]) if name in features else F.lit(None)).cast(kind).alias(name)
-          for name, kind in columns.items()),
+          for name, kind in FEATURES.items()),
     )
 
 
-def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Members (member_id: every member with a connection) -> those with fewer than `threshold` distinct
-    proposed candidates.
+def _merged(rows: DataFrame) -> DataFrame:
+    """Rows in the merge shape -> one row per (member, candidate): a flag is set when any row sets it, and
+    each feature is its max (every source fills only its own, so the max is that source's value)."""
+    flags = [F.max(f"_is_{name}").alias(f"_is_{name}") for name in SOURCES]
+    return rows.groupBy(MEMBER, CANDIDATE).agg(*flags, *(F.max(name).alias(name) for name in FEATURES))
 
-    `proposed` holds at most one row per (member, candidate, source), as every source caps its own top K.
-    So a member with at least `threshold` rows per source has at least `threshold` distinct candidates,
-    and only the few members below that row count have their distinct candidates counted: a row count
-    per member instead of a distinct count over every proposed pair."""
+
+def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Members (member_id: every member with a connection) -> those with fewer than `threshold` proposed
+    candidates. `proposed` holds one row per (member, candidate), as `propose_candidates` returns it, so a
+    row count per member is its count of distinct candidates."""
 
     def transform(members: DataFrame) -> DataFrame:
         require_columns(members, [MEMBER], "cold_members")
-        require_columns(proposed, [MEMBER, CANDIDATE, "source"], "cold_members proposed")
-        per_member = proposed.groupBy(MEMBER).agg(F.count(F.lit(1)).alias("_rows"),
-                                                  F.count_distinct("source").alias("_sources"))
-        is_surely_warm = F.col("_rows") >= F.col("_sources") * threshold
-        uncertain = per_member.where(~is_surely_warm).select(MEMBER)
-        counted = (proposed.join(F.broadcast(uncertain), on=MEMBER, how="left_semi")
-                   .groupBy(MEMBER).agg(F.count_distinct(CANDIDATE).alias("_proposed")))
-        warm = (per_member.where(is_surely_warm).select(MEMBER)
-                .unionByName(counted.where(F.col("_proposed") >= threshold).select(MEMBER)))
+        require_columns(proposed, [MEMBER, CANDIDATE], "cold_members proposed")
+        warm = (proposed.groupBy(MEMBER).agg(F.count(F.lit(1)).alias("_proposed"))
+                .where(F.col("_proposed") >= threshold).select(MEMBER))
         return members.select(F.col(MEMBER).cast("long").alias(MEMBER)).join(warm, on=MEMBER, how="left_anti")
 
     return transform
 
 
-def merge_sources(edges: DataFrame, degrees: DataFrame, *, broadcast_lists: bool = False
-                  ) -> Callable[[DataFrame], DataFrame]:
-    """Long rows (member, candidate, source, features) -> one row per pair in the candidates/pairs schema."""
+def _pairs_row(edges: DataFrame, degrees: DataFrame, broadcast_graph: bool) -> Callable[[DataFrame], DataFrame]:
+    """Merged rows -> the candidates/pairs schema: the sources as an array in canonical order, the exact
+    common count, and 0 for a feature no source filled."""
 
-    def transform(tagged: DataFrame) -> DataFrame:
-        flags = [F.max(F.col("source") == source).alias(f"_is_{source}") for source in SOURCES]
-        merged = tagged.groupBy(MEMBER, CANDIDATE).agg(
-            *flags, F.max(COMMON).alias("_triangle_common"), F.max(COWORKER_DAYS).alias(COWORKER_DAYS),
-            F.max(SCHOOLMATE_DAYS).alias(SCHOOLMATE_DAYS), F.max(PPR_SCORE).alias(PPR_SCORE),
-        )
+    def transform(merged: DataFrame) -> DataFrame:
         sources = F.array_compact(F.array(*(F.when(F.col(f"_is_{s}"), F.lit(s)) for s in SOURCES)))
         return merged.transform(with_exact_common_connections(
-            edges, degrees, "_triangle_common", broadcast_lists=broadcast_lists)).select(
+            edges, degrees, KNOWN_COMMON, broadcast_graph=broadcast_graph)).select(
             F.col(MEMBER).cast("long").alias(MEMBER),
             F.col(CANDIDATE).cast("long").alias(CANDIDATE),
             sources.alias("sources"),
@@ -203,16 +184,22 @@ def propose_candidates(
     edges: DataFrame, positions: DataFrame, educations: DataFrame, options: CandidateOptions,
     triangles: DataFrame | None = None,
 ) -> DataFrame:
-    """Triangle, co-worker and schoolmate candidates in the long shape (member, candidate, source, features).
+    """Triangle, co-worker and schoolmate candidates merged: one row per proposed (member, candidate) with
+    a flag per source and the sources' features (the merge shape of `_flagged`).
     positions/educations carry their landing `ds`; the caller has already dropped partitions after D.
     `triangles`: the triangle top K (member_id, candidate_id, common_connections) when the caller already
     has it exactly, e.g. from `joins.incremental`; otherwise it is closed here in full. Only the triangle
-    source is ever incremental: the co-worker, schoolmate and PPR sources are recomputed every day."""
+    source is ever incremental: the co-worker, schoolmate and PPR sources are recomputed every day.
+
+    Every source arrives partitioned by member into `shuffle_partitions` partitions (the economic ones
+    leave `joins.economic` that way, the triangle rows are shuffled so), so the merge of 25M rows at 100k
+    members aggregates where the rows are, without a shuffle of its own."""
     edges = _adjacency(edges)
     k = options.max_per_source
     economic = dict(hub_threshold=options.hub_threshold, block_size=options.block_size)
     if triangles is None:
         triangles = close_triangles(edges, k, strategy=options.triangle_strategy)
+    by_member = shuffle_partitions(edges.sparkSession)
     coworkers = (
         positions.transform(latest_records_as_of([MEMBER, "company_id", "start_date"]))
         .transform(overlap_candidates("company_id", options.as_of, k, edges, **economic))
@@ -221,33 +208,39 @@ def propose_candidates(
         educations.transform(latest_records_as_of([MEMBER, "school_id", "start_date"]))
         .transform(overlap_candidates("school_id", options.as_of, k, edges, **economic))
     )
-    tagged = (
-        _tagged(triangles, "triangle", **{COMMON: COMMON})
-        .unionByName(_tagged(coworkers, "coworker", **{COWORKER_DAYS: "overlap_days"}))
-        .unionByName(_tagged(schoolmates, "schoolmate", **{SCHOOLMATE_DAYS: "overlap_days"}))
+    return (
+        _flagged(triangles.repartition(by_member, MEMBER), "triangle", **{KNOWN_COMMON: COMMON})
+        .unionByName(_flagged(coworkers, "coworker", **{COWORKER_DAYS: "overlap_days"}))
+        .unionByName(_flagged(schoolmates, "schoolmate", **{SCHOOLMATE_DAYS: "overlap_days"}))
+        .transform(_merged)
     )
-    # The projection on top keeps this union whole: Spark flattens a union of unions as it builds it, so
-    # without it the PPR union in `complete_candidates` would dissolve these rows into its own union and
-    # the persisted copy the job makes of them would no longer be found (every source ran twice).
-    return tagged.select(*tagged.columns)
 
 
 def complete_candidates(
-    edges: DataFrame, degrees: DataFrame, proposed: DataFrame, options: CandidateOptions,
+    edges: DataFrame, degrees: DataFrame, proposed: DataFrame, cold: DataFrame, options: CandidateOptions,
     edge_rows: int | None = None,
 ) -> DataFrame:
-    """Add PPR candidates for cold members to `proposed`, merge per pair -> the candidates/pairs rows.
-    `proposed` is read twice (cold members, merge); the job persists it so it is computed once.
-    `edge_rows` (the symmetric edge count, when known) lets the exact common counts intersect broadcast
-    neighbour lists when they fit `options.broadcast_limit_bytes`."""
-    broadcast_lists = edge_rows is not None and lists_fit_broadcast(edge_rows, options.broadcast_limit_bytes)
+    """Add PPR candidates for the `cold` members (`cold_members` of `proposed`) and finish every pair ->
+    the candidates/pairs rows.
+
+    Only the cold members' rows are merged again, with their PPR rows; every other member's rows go
+    through as `proposed` has them. `proposed` is read twice and `cold` three times (the walks and the
+    split of the proposals by a broadcast of the cold ids): the job persists both. `edge_rows` (the
+    symmetric edge count, when known) lets the exact common counts use a broadcast CSR when it fits
+    `options.broadcast_limit_bytes`."""
+    broadcast_graph = edge_rows is not None and graph_fits_broadcast(edge_rows, options.broadcast_limit_bytes)
     edges = _adjacency(edges)
-    ppr = degrees.transform(cold_members(options.cold_threshold, proposed)).transform(personalized_pagerank(
+    require_columns(cold, [MEMBER], "complete_candidates cold")
+    walked = cold.transform(personalized_pagerank(
         edges, walks_per_member=options.ppr_walks, max_length=options.ppr_max_length,
         restart_prob=options.ppr_restart_prob, seed=options.seed, top_k=options.max_per_source,
     ))
+    cold_ids = F.broadcast(cold.select(F.col(MEMBER).cast("long").alias(MEMBER)))
+    warm_rows = proposed.join(cold_ids, on=MEMBER, how="left_anti")
+    cold_rows = (proposed.join(cold_ids, on=MEMBER, how="left_semi")
+                 .unionByName(_flagged(walked, "ppr", **{PPR_SCORE: PPR_SCORE})).transform(_merged))
     return (
-        proposed.unionByName(_tagged(ppr, "ppr", **{PPR_SCORE: PPR_SCORE}))
-        .transform(merge_sources(edges, degrees, broadcast_lists=broadcast_lists))
+        warm_rows.unionByName(cold_rows)
+        .transform(_pairs_row(edges, degrees, broadcast_graph))
         .select(*CANDIDATE_PAIRS.fieldNames())
     )

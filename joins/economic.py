@@ -80,6 +80,7 @@ from pyspark.sql import functions as F
 
 from mutuals.checks import require_columns
 from mutuals.errors import UsageError
+from mutuals.session import shuffle_partitions
 
 MEMBER = "member_id"
 CANDIDATE = "candidate_id"
@@ -350,7 +351,12 @@ def _kernel_organisations(stints: DataFrame, hub_threshold: int) -> tuple[np.nda
 
 def top_overlaps(max_per_member: int, neighbours: DataFrame) -> Callable[[DataFrame], DataFrame]:
     """Pair rows -> max overlap per (member, candidate), existing connections removed, top-K per member
-    by overlap desc then candidate id asc. `neighbours` has `src`, `dst` (symmetric edges)."""
+    by overlap desc then candidate id asc. `neighbours` has `src`, `dst` (symmetric edges).
+
+    The pairs are shuffled once, by member into `shuffle_partitions` partitions: the max per pair, the
+    removal of connections (only the edges move to meet them) and the per-member limit all run where
+    the rows already are, and the result stays partitioned by member, so the candidate merge that unions
+    the sources needs no shuffle of its own."""
     if max_per_member < 1:
         raise ValueError(f"max_per_member must be >= 1, got {max_per_member}")
     require_columns(neighbours, ["src", "dst"], "top_overlaps neighbours")
@@ -358,7 +364,8 @@ def top_overlaps(max_per_member: int, neighbours: DataFrame) -> Callable[[DataFr
 
     def transform(pairs: DataFrame) -> DataFrame:
         require_columns(pairs, [MEMBER, CANDIDATE, OVERLAP_DAYS], "top_overlaps")
-        best = pairs.groupBy(MEMBER, CANDIDATE).agg(F.max(OVERLAP_DAYS).alias(OVERLAP_DAYS))
+        by_member = pairs.repartition(shuffle_partitions(pairs.sparkSession), MEMBER)
+        best = by_member.groupBy(MEMBER, CANDIDATE).agg(F.max(OVERLAP_DAYS).alias(OVERLAP_DAYS))
         strangers = best.join(connected, on=[MEMBER, CANDIDATE], how="left_anti")
         by_overlap = (
             Window.partitionBy(MEMBER)

@@ -93,6 +93,45 @@ def graph_feature_arrays(csr: Csr, member: np.ndarray, candidate: np.ndarray) ->
             JACCARD: jaccard, MEMBER_DEGREE: member_degree, CANDIDATE_DEGREE: candidate_degree}
 
 
+def common_connection_counts(csr: Csr, member: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """|N(member[i]) & N(candidate[i])| per pair, int32 (0 for a member with no edges)."""
+    from joins.pair_kernel import dense_index, pair_sums  # numba loads where the kernel runs
+
+    a = dense_index(csr.ids, np.asarray(member, dtype=np.int64))
+    c = dense_index(csr.ids, np.asarray(candidate, dtype=np.int64))
+    return pair_sums(csr.indptr, csr.indices, a, c)[0]
+
+
+def _common_count_udf(csr_handle) -> Callable[[pa.Array, pa.Array, pa.Array], pa.Array]:
+    def common_connections(member: pa.Array, candidate: pa.Array, known: pa.Array) -> pa.Array:
+        counts = known.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32)
+        missing = np.flatnonzero(known.is_null().to_numpy(zero_copy_only=False))
+        if missing.size:
+            counts[missing] = common_connection_counts(
+                csr_handle.value, member.to_numpy(zero_copy_only=False)[missing],
+                candidate.to_numpy(zero_copy_only=False)[missing])
+        return pa.array(counts, type=pa.int32())
+
+    return common_connections
+
+
+def with_broadcast_common_connections(edges: DataFrame, known_common: str) -> Transform:
+    """Pairs (member_id, candidate_id, nullable int `known_common`, ...) -> the same rows plus
+    common_connections: the known count where there is one, else |N(m) & N(c)| from the snapshot's CSR,
+    broadcast once. Only the two ids and the known count of each row cross into Python, and the kernel
+    runs for the rows without a count; the pairs are never shuffled."""
+    require_columns(edges, [SRC, DST], "with_broadcast_common_connections edges")
+
+    def transform(pairs: DataFrame) -> DataFrame:
+        require_columns(pairs, [MEMBER, CANDIDATE, known_common], "with_broadcast_common_connections")
+        handle = pairs.sparkSession.sparkContext.broadcast(collect_csr(edges))
+        count = arrow_udf(_common_count_udf(handle), IntegerType())(
+            F.col(MEMBER).cast("long"), F.col(CANDIDATE).cast("long"), F.col(known_common).cast("int"))
+        return pairs.select(*pairs.columns, count.alias(COMMON))
+
+    return transform
+
+
 def _kernel_udf(csr_handle) -> Callable[[pa.Array, pa.Array], pa.Array]:
     arrow_type = to_arrow_schema(GRAPH_FEATURES)
 

@@ -81,6 +81,13 @@ def default_shuffle_partitions(parallelism: int) -> int:
     return max(MIN_SHUFFLE_PARTITIONS, SHUFFLE_PARTITIONS_PER_CORE * max(1, parallelism))
 
 
+def shuffle_partitions(spark: SparkSession) -> int:
+    """The session's shuffle partition count: the one number of partitions that every by-member
+    repartition of a job uses, so that Spark sees the rows already placed for each later join or
+    aggregation keyed on the member and shuffles them only once."""
+    return int(spark.conf.get(SHUFFLE_PARTITIONS))
+
+
 def machine_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 

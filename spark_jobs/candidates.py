@@ -37,7 +37,7 @@ import sys
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from joins.candidates import CandidateOptions, complete_candidates, propose_candidates
+from joins.candidates import CandidateOptions, cold_members, complete_candidates, propose_candidates
 from joins.incremental import collect_csr, collect_edges, csr_bytes, edge_delta, incremental_close_triangles
 from joins.triangles import DEFAULT_BROADCAST_LIMIT_BYTES, STRATEGIES, close_triangles_from_csr
 from mutuals.errors import run_and_exit_code
@@ -173,17 +173,20 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     options = options_from_args(args)
     triangles, triangle_run = triangles_for_day(spark, lake, args, edges)
     proposed = propose_candidates(edges, positions, educations, options, triangles=triangles).persist()
+    cold = degrees.transform(cold_members(options.cold_threshold, proposed)).persist()
     day = lake.day_run(spark, "candidates", [args.date])
     try:
+        n_cold = cold.count()  # runs every source once into the persisted proposals, before the write reads them
         edge_rows = lake.published_rows(spark, "graph/edges", args.date, args.date)[args.date]
-        pairs = complete_candidates(edges, degrees, proposed, options, edge_rows=edge_rows)
+        pairs = complete_candidates(edges, degrees, proposed, cold, options, edge_rows=edge_rows)
         day.write_partition(pairs, "candidates/pairs", args.date)
     finally:
+        cold.unpersist()
         proposed.unpersist()
     published = day.publish()
     rows = published["tables"]["candidates/pairs"]["rows"][args.date]
-    summary = {"job": "candidates", "ds": args.date, "pairs": rows, "triangles": triangle_run,
-               "run_id": published["run_id"]}
+    summary = {"job": "candidates", "ds": args.date, "pairs": rows, "cold_members": n_cold,
+               "triangles": triangle_run, "run_id": published["run_id"]}
     emit_summary(summary)
     return summary
 

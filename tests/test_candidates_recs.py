@@ -170,8 +170,8 @@ def test_candidates_read_the_published_degrees_of_the_graph(spark, tmp_path):
     assert not lake.exists(spark, "candidates/pairs")
 
 
-@pytest.mark.parametrize("broadcast_lists", [False, True])
-def test_exact_common_connections_for_pairs_without_a_known_count(spark, broadcast_lists):
+@pytest.mark.parametrize("broadcast_graph", [False, True])
+def test_exact_common_connections_for_pairs_without_a_known_count(spark, broadcast_graph):
     # hub 1 knows 2..5; 6 knows 2 and 3; 7 knows 5; 8 knows nobody. Degrees: 1:4, 2:2, 3:2, 4:1, 5:2, 6:2, 7:1.
     undirected = [(1, 2), (1, 3), (1, 4), (1, 5), (6, 2), (6, 3), (7, 5)]
     edges = spark.createDataFrame(undirected + [(b, a) for a, b in undirected], "src long, dst long")
@@ -179,7 +179,7 @@ def test_exact_common_connections_for_pairs_without_a_known_count(spark, broadca
                                     "member_id long, degree long")
     pairs = spark.createDataFrame([(1, 6, None), (6, 1, None), (1, 7, None), (6, 7, None), (2, 3, 9), (8, 1, None)],
                                   "member_id long, candidate_id long, known int")
-    result = pairs.transform(with_exact_common_connections(edges, degrees, "known", broadcast_lists=broadcast_lists))
+    result = pairs.transform(with_exact_common_connections(edges, degrees, "known", broadcast_graph=broadcast_graph))
     assertDataFrameEqual(result, spark.createDataFrame(
         [(1, 6, None, 2), (6, 1, None, 2), (1, 7, None, 1), (6, 7, None, 0), (2, 3, 9, 9), (8, 1, None, 0)],
         "member_id long, candidate_id long, known int, common_connections int"))
@@ -200,26 +200,40 @@ def test_the_merge_reads_the_persisted_proposals_instead_of_running_every_source
     educations = lake.read_published_as_of(spark, "raw/educations", D)
     options = CandidateOptions(as_of=D, max_per_source=1, cold_threshold=2, ppr_walks=20, ppr_max_length=3)
     proposed = propose_candidates(edges, positions, educations, options).persist()
+    cold = degrees.transform(cold_members(options.cold_threshold, proposed)).persist()
     try:
-        merged = complete_candidates(edges, degrees, proposed, options)
+        merged = complete_candidates(edges, degrees, proposed, cold, options)
         plan = merged._jdf.queryExecution().optimizedPlan().toString()
-        # every read of the proposals is a read of the persisted copy: three for the cold members who get
-        # PPR walks (rows per member, twice, and the distinct candidates of the few uncertain members),
-        # one for the merge of every source's rows
-        assert plan.count("InMemoryRelation") == 4
+        # every read of the proposals and of the cold members is a read of a persisted copy: the
+        # proposals twice (the rows of warm members, the rows of cold ones merged again with their PPR
+        # rows), the cold members three times (the seeds of the walks, and the split of the proposals),
+        # each printing its own cached plan, which reads the persisted proposals once: 2 + 3 x 2
+        assert plan.count("InMemoryRelation") == 8
+        assert plan.count("MapInArrow") == 5  # the triangle kernel, once inside each cached plan printed
     finally:
+        cold.unpersist()
         proposed.unpersist()
 
 
-def test_cold_members_count_distinct_candidates_across_sources(spark):
-    """Threshold 2. Member 1: candidate 10 from two sources (1 distinct, cold); 2: two candidates from two
-    sources (warm); 3: three triangle candidates (warm on its row count alone); 4: nothing proposed (cold);
-    5: one candidate (cold); 6: two candidates, each from two sources (warm)."""
+def test_the_merge_of_the_sources_adds_no_shuffle_of_its_own(spark, tiny_lake):
+    """The sources arrive partitioned by member; the one aggregation per (member, candidate) that merges
+    them runs where the rows are: no exchange between the union of the sources and the aggregation."""
+    lake = tiny_lake
+    edges = lake.read_published(spark, "graph/edges", D)
+    positions = lake.read_published_as_of(spark, "raw/positions", D)
+    educations = lake.read_published_as_of(spark, "raw/educations", D)
+    options = CandidateOptions(as_of=D, max_per_source=1)
+    plan = propose_candidates(edges, positions, educations, options)._jdf.queryExecution().executedPlan()
+    text = plan.toString()
+    top = text[:text.index("Union")]
+    assert "HashAggregate" in top and "Exchange" not in top
+
+
+def test_cold_members_are_those_with_fewer_distinct_candidates_than_the_threshold(spark):
+    """Threshold 2, one proposal row per (member, candidate). Member 1: one candidate (cold); 2: two
+    (warm); 3: three (warm); 4: nothing proposed (cold); 5: one candidate (cold)."""
     proposed = spark.createDataFrame(
-        [(1, 10, "triangle"), (1, 10, "coworker"), (2, 10, "triangle"), (2, 11, "coworker"),
-         (3, 10, "triangle"), (3, 11, "triangle"), (3, 12, "triangle"), (5, 10, "schoolmate"),
-         (6, 10, "triangle"), (6, 10, "coworker"), (6, 11, "triangle"), (6, 11, "coworker")],
-        "member_id long, candidate_id long, source string")
-    members = spark.createDataFrame([(m,) for m in range(1, 7)], "member_id long")
+        [(1, 10), (2, 10), (2, 11), (3, 10), (3, 11), (3, 12), (5, 10)], "member_id long, candidate_id long")
+    members = spark.createDataFrame([(m,) for m in range(1, 6)], "member_id long")
     cold = members.transform(cold_members(2, proposed))
     assert sorted(r.member_id for r in cold.collect()) == [1, 4, 5]
