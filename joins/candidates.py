@@ -1,7 +1,7 @@
 """Candidate generation: triangle, co-worker, schoolmate and PPR candidates merged into candidates/pairs rows.
 
 One row per (member, candidate) with the sources that proposed it, in the canonical order triangle,
-coworker, schoolmate, ppr, their features, and the pair's rank in each proposing source's own top K.
+coworker, schoolmate, ppr, and their features.
 
 Sources, each capped at `max_per_source` per member and each excluding the member and their existing
 connections:
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from joins.economic import DEFAULT_BLOCK_SIZE, DEFAULT_HUB_THRESHOLD, latest_records_as_of, overlap_candidates
@@ -45,9 +45,7 @@ COWORKER_DAYS, SCHOOLMATE_DAYS, PPR_SCORE = "coworker_overlap_days", "schoolmate
 # edge row, and an int64 id and offset per member, each member holding at least one edge row.
 CSR_BYTES_PER_EDGE_ROW = 4 + 8 + 8
 KNOWN_COMMON = "_triangle_common"
-RANKS = {source: f"{source}_rank" for source in SOURCES}
-FEATURES = {KNOWN_COMMON: "int", COWORKER_DAYS: "int", SCHOOLMATE_DAYS: "int", PPR_SCORE: "double",
-            **{rank: "int" for rank in RANKS.values()}}
+FEATURES = {KNOWN_COMMON: "int", COWORKER_DAYS: "int", SCHOOLMATE_DAYS: "int", PPR_SCORE: "double"}
 
 
 @dataclass(frozen=True)
@@ -129,17 +127,10 @@ def with_exact_common_connections(
     return transform
 
 
-def _flagged(rows: DataFrame, source: str, ranked_by: str, **features: str) -> DataFrame:
+def _flagged(rows: DataFrame, source: str, **features: str) -> DataFrame:
     """One source's rows in the merge shape: member, candidate, one `_is_<source>` flag per source (only
-    its own set) and every source's feature column (only its own filled), with the source's rank: the
-    row's place among the member's rows of this source by `ranked_by` desc, candidate id asc (the order
-    the source keeps its top K by). Every source's rows arrive partitioned by member, and the economic and
-    PPR sources already sorted in this order by their own top-K window, so Spark adds no shuffle and for
-    those two no sort either."""
-    in_source_order = (Window.partitionBy(MEMBER).orderBy(F.col(ranked_by).desc(), F.col(CANDIDATE).asc())
-                       .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    features = {**features, RANKS[source]: "_source_rank"}
-    return rows.withColumn("_source_rank", F.row_number().over(in_source_order)).select(
+    its own set) and every source's feature column (only its own filled)."""
+    return rows.select(
         F.col(MEMBER).cast("long").alias(MEMBER), F.col(CANDIDATE).cast("long").alias(CANDIDATE),
         *(F.lit(name == source).alias(f"_is_{name}") for name in SOURCES),
         *((F.col(features[name]) if name in features else F.lit(None)).cast(kind).alias(name)
@@ -184,7 +175,6 @@ def _pairs_row(edges: DataFrame, degrees: DataFrame, broadcast_graph: bool) -> C
             F.coalesce(F.col(COWORKER_DAYS), F.lit(0)).cast("int").alias(COWORKER_DAYS),
             F.coalesce(F.col(SCHOOLMATE_DAYS), F.lit(0)).cast("int").alias(SCHOOLMATE_DAYS),
             F.coalesce(F.col(PPR_SCORE), F.lit(0.0)).cast("double").alias(PPR_SCORE),
-            *(F.col(rank).cast("int").alias(rank) for rank in RANKS.values()),
         )
 
     return transform
@@ -219,9 +209,9 @@ def propose_candidates(
         .transform(overlap_candidates("school_id", options.as_of, k, edges, **economic))
     )
     return (
-        _flagged(triangles.repartition(by_member, MEMBER), "triangle", COMMON, **{KNOWN_COMMON: COMMON})
-        .unionByName(_flagged(coworkers, "coworker", "overlap_days", **{COWORKER_DAYS: "overlap_days"}))
-        .unionByName(_flagged(schoolmates, "schoolmate", "overlap_days", **{SCHOOLMATE_DAYS: "overlap_days"}))
+        _flagged(triangles.repartition(by_member, MEMBER), "triangle", **{KNOWN_COMMON: COMMON})
+        .unionByName(_flagged(coworkers, "coworker", **{COWORKER_DAYS: "overlap_days"}))
+        .unionByName(_flagged(schoolmates, "schoolmate", **{SCHOOLMATE_DAYS: "overlap_days"}))
         .transform(_merged)
     )
 
@@ -248,7 +238,7 @@ def complete_candidates(
     cold_ids = F.broadcast(cold.select(F.col(MEMBER).cast("long").alias(MEMBER)))
     warm_rows = proposed.join(cold_ids, on=MEMBER, how="left_anti")
     cold_rows = (proposed.join(cold_ids, on=MEMBER, how="left_semi")
-                 .unionByName(_flagged(walked, "ppr", PPR_SCORE, **{PPR_SCORE: PPR_SCORE})).transform(_merged))
+                 .unionByName(_flagged(walked, "ppr", **{PPR_SCORE: PPR_SCORE})).transform(_merged))
     return (
         warm_rows.unionByName(cold_rows)
         .transform(_pairs_row(edges, degrees, broadcast_graph))

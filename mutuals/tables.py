@@ -101,14 +101,11 @@ GRAPH_DEGREES = _schema(
 
 # ---------------------------------------------------------------- candidates and recs
 SOURCES = ("triangle", "coworker", "schoolmate", "ppr")
-# `<source>_rank`: the pair's 1-based place in that source's own top K for the member (the order the source
-# keeps it by, ties by candidate id ascending), null when the source did not propose the pair.
 CANDIDATE_PAIRS = _schema(
     ("member_id", LongType(), False), ("candidate_id", LongType(), False),
     ("sources", ArrayType(StringType(), False), False), ("common_connections", IntegerType(), False),
     ("coworker_overlap_days", IntegerType(), False), ("schoolmate_overlap_days", IntegerType(), False),
     ("ppr_score", DoubleType(), False),
-    *((f"{source}_rank", IntegerType()) for source in SOURCES),
 )
 RECS_TOPK = _schema(
     ("member_id", LongType(), False), ("candidate_id", LongType(), False), ("rank", IntegerType(), False),

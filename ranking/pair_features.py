@@ -9,13 +9,10 @@ scorer and the training samples of later days read). Column names are the `FEATU
 * Profile (`raw/members`, every landing partition up to D, the newest copy of a member winning; within one
   partition the smallest (industry, region), nulls last, so the pick never depends on file order):
   same_industry / same_region are null when either side's value is unknown (no profile, or null).
-* Source ranks, carried from candidates/pairs (`joins.candidates` ranks each source's rows where it
-  merges them): `<source>_rank` is the pair's 1-based position among the member's pairs that `source`
+* Source ranks: `<source>_rank` is the pair's 1-based position among the member's pairs that `source`
   proposed, null when it did not propose the pair. Order per source, ties always by candidate_id ascending:
   triangle by common_connections desc (the triangle top-K order), coworker by coworker_overlap_days desc,
-  schoolmate by schoolmate_overlap_days desc, ppr by ppr_score desc. Carried, not recomputed here, because
-  four windows over every pair of the day cost this job a shuffle and four sorts of 25M rows at 100k
-  members.
+  schoolmate by schoolmate_overlap_days desc, ppr by ppr_score desc.
 * History (impression discounting), from raw/events stamped in the 28 whole days before D,
   [D-28 00:00, D 00:00) UTC, as landed in the published partitions up to D (the lake's first days simply
   have fewer days). Events count once per event_id; impressions count once per showing, as the labels do
@@ -36,13 +33,21 @@ from pyspark.sql import functions as F
 
 from joins.pair_graph import DEFAULT_BROADCAST_LIMIT_BYTES, with_graph_pair_features
 from mutuals.checks import require_columns
-from mutuals.tables import CANDIDATE_PAIRS, DS, FEATURES_PAIRS
+from mutuals.tables import CANDIDATE_PAIRS, DS, FEATURE_SOURCES, FEATURES_PAIRS
 
 Transform = Callable[[DataFrame], DataFrame]
 
 MEMBER, CANDIDATE = "member_id", "candidate_id"
 HISTORY_DAYS = 28
 IMPRESSION, DISMISS = "impression", "dismiss"
+
+# The column each source is ranked by (descending; ties by candidate_id ascending).
+RANK_KEYS: dict[str, str] = {
+    "triangle": "common_connections",
+    "coworker": "coworker_overlap_days",
+    "schoolmate": "schoolmate_overlap_days",
+    "ppr": "ppr_score",
+}
 
 
 def shift_day(ds: str, days: int) -> str:
@@ -88,6 +93,20 @@ def with_profile_matches(profiles: DataFrame) -> Transform:
                 .drop("_m_industry", "_m_region", "_c_industry", "_c_region"))
 
     return transform
+
+
+# ---------------------------------------------------------------- source ranks
+def with_source_ranks(pairs: DataFrame) -> DataFrame:
+    """Pairs (member_id, candidate_id, sources and the RANK_KEYS columns) -> plus `<source>_rank`."""
+    require_columns(pairs, [MEMBER, CANDIDATE, "sources", *RANK_KEYS.values()], "with_source_ranks")
+    ranked = pairs
+    for source in FEATURE_SOURCES:
+        is_proposed = F.array_contains(F.col("sources"), F.lit(source))
+        proposed_first = Window.partitionBy(MEMBER).orderBy(
+            is_proposed.desc(), F.col(RANK_KEYS[source]).desc(), F.col(CANDIDATE).asc(),
+        ).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        ranked = ranked.withColumn(f"{source}_rank", F.when(is_proposed, F.row_number().over(proposed_first)))
+    return ranked
 
 
 # ---------------------------------------------------------------- history
@@ -146,6 +165,7 @@ def pair_features(
         return (
             pairs.select(*CANDIDATE_PAIRS.fieldNames())
             .transform(graph)
+            .transform(with_source_ranks)
             .transform(with_profile_matches(profiles))
             .transform(with_history(history))
             .select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in FEATURES_PAIRS.fields])

@@ -194,7 +194,7 @@ def test_candidates_job_goes_incremental_on_day_two_and_equals_the_full_answer(s
     lake = Lake(str(tmp_path))
     write_graph_day(spark, lake, D1, DAY_ONE)
     write_graph_day(spark, lake, D2, DAY_TWO)
-    day_one = [(m, c, ["triangle"], n, 0, 0, 0.0, None, None, None, None) for m, c, n in brute_top_k(DAY_ONE, 2)]
+    day_one = [(m, c, ["triangle"], n, 0, 0, 0.0) for m, c, n in brute_top_k(DAY_ONE, 2)]
     lake.write_partition(spark.createDataFrame(day_one, CANDIDATE_PAIRS), "candidates/pairs", D1)
     lake.publish_tables(spark, "candidates", [D1], ["candidates/pairs"])
     summary = candidates.main(["--date", D2, "--lake", lake.root, "--max-per-source", "2", "--cold-threshold", "0",
