@@ -353,10 +353,10 @@ def top_overlaps(max_per_member: int, neighbours: DataFrame) -> Callable[[DataFr
     """Pair rows -> max overlap per (member, candidate), existing connections removed, top-K per member
     by overlap desc then candidate id asc. `neighbours` has `src`, `dst` (symmetric edges).
 
-    The pairs are shuffled once, by member into `shuffle_partitions` partitions: the max per pair, the
-    removal of connections (only the edges move to meet them) and the per-member limit all run where
-    the rows already are, and the result stays partitioned by member, so the candidate merge that unions
-    the sources needs no shuffle of its own."""
+    The pairs are shuffled once, by member into `shuffle_partitions` partitions (Spark removes the
+    connections before that shuffle, against the broadcast edges): the max per pair and the per-member
+    limit run where the rows already are, and the result stays partitioned by member, so the candidate
+    merge that unions the sources needs no shuffle of its own."""
     if max_per_member < 1:
         raise ValueError(f"max_per_member must be >= 1, got {max_per_member}")
     require_columns(neighbours, ["src", "dst"], "top_overlaps neighbours")
