@@ -26,29 +26,33 @@ scorer and the training samples of later days read). Column names are the `FEATU
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import IntegerType, StructField, StructType
 
-from joins.pair_graph import DEFAULT_BROADCAST_LIMIT_BYTES, with_graph_pair_features
+from joins.csr import Csr
+from joins.pair_graph import (
+    DEFAULT_BROADCAST_LIMIT_BYTES,
+    GRAPH_COLUMNS,
+    GRAPH_FEATURES,
+    choose_strategy,
+    collect_csr,
+    graph_feature_arrays,
+    with_graph_pair_features,
+)
 from mutuals.checks import require_columns
-from mutuals.tables import CANDIDATE_PAIRS, DS, FEATURE_SOURCES, FEATURES_PAIRS
+from mutuals.tables import CANDIDATE_PAIRS, DS, FEATURES_PAIRS
+from ranking.source_ranks import RANK_COLUMNS, RANK_KEYS, by_member, source_rank_arrays, whole_members
 
 Transform = Callable[[DataFrame], DataFrame]
 
 MEMBER, CANDIDATE = "member_id", "candidate_id"
 HISTORY_DAYS = 28
 IMPRESSION, DISMISS = "impression", "dismiss"
-
-# The column each source is ranked by (descending; ties by candidate_id ascending).
-RANK_KEYS: dict[str, str] = {
-    "triangle": "common_connections",
-    "coworker": "coworker_overlap_days",
-    "schoolmate": "schoolmate_overlap_days",
-    "ppr": "ppr_score",
-}
-
 
 def shift_day(ds: str, days: int) -> str:
     return (dt.date.fromisoformat(ds) + dt.timedelta(days=days)).isoformat()
@@ -95,18 +99,46 @@ def with_profile_matches(profiles: DataFrame) -> Transform:
     return transform
 
 
-# ---------------------------------------------------------------- source ranks
-def with_source_ranks(pairs: DataFrame) -> DataFrame:
-    """Pairs (member_id, candidate_id, sources and the RANK_KEYS columns) -> plus `<source>_rank`."""
-    require_columns(pairs, [MEMBER, CANDIDATE, "sources", *RANK_KEYS.values()], "with_source_ranks")
-    ranked = pairs
-    for source in FEATURE_SOURCES:
-        is_proposed = F.array_contains(F.col("sources"), F.lit(source))
-        proposed_first = Window.partitionBy(MEMBER).orderBy(
-            is_proposed.desc(), F.col(RANK_KEYS[source]).desc(), F.col(CANDIDATE).asc(),
-        ).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-        ranked = ranked.withColumn(f"{source}_rank", F.when(is_proposed, F.row_number().over(proposed_first)))
-    return ranked
+# ---------------------------------------------------------------- source ranks and graph features
+def _ranking_runner(csr_handle, out_schema: pa.Schema
+                    ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """mapInArrow body over member-sorted partitions: per chunk of whole members, the graph features from
+    the broadcast CSR (when a handle is given; else the rows carry them already), then the source ranks
+    over those values."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for chunk in whole_members(batches):
+            columns: dict[str, pa.Array | pa.ChunkedArray] = {
+                name: chunk.column(name) for name in chunk.column_names}
+            if csr_handle is not None:
+                member = chunk.column(MEMBER).to_numpy()
+                candidate = chunk.column(CANDIDATE).to_numpy()
+                graph = graph_feature_arrays(csr_handle.value, member, candidate)
+                columns.update({name: pa.array(graph[name], type=out_schema.field(name).type)
+                                for name in GRAPH_COLUMNS})
+            columns.update(source_rank_arrays(columns))
+            yield from pa.table([columns[f.name] for f in out_schema], schema=out_schema).to_batches()
+
+    return run
+
+
+def with_ranks_and_graph(csr: Csr | None) -> Transform:
+    """Pairs (CANDIDATE_PAIRS columns; with GRAPH_COLUMNS already when `csr` is None) -> plus the graph
+    features of `csr` (when given) and RANK_COLUMNS, in one Python pass after one shuffle by member.
+
+    The graph features are computed where the ranks are, so the pairs cross into Python once and the
+    shuffle carries the candidate columns only."""
+
+    def transform(pairs: DataFrame) -> DataFrame:
+        require_columns(pairs, [MEMBER, CANDIDATE, "sources", *RANK_KEYS.values()], "with_ranks_and_graph")
+        carried = pairs.drop(*GRAPH_COLUMNS) if csr is not None else pairs
+        graph_fields = list(GRAPH_FEATURES.fields) if csr is not None else []
+        rank_fields = [StructField(name, IntegerType(), True) for name in RANK_COLUMNS]
+        out = StructType(list(carried.schema.fields) + graph_fields + rank_fields)
+        handle = pairs.sparkSession.sparkContext.broadcast(csr) if csr is not None else None
+        return carried.transform(by_member).mapInArrow(_ranking_runner(handle, to_arrow_schema(out)), out)
+
+    return transform
 
 
 # ---------------------------------------------------------------- history
@@ -157,15 +189,16 @@ def pair_features(
     events: raw/events partitions of `history_window(as_of)` (with ds)."""
     profiles = latest_profiles(members)
     history = events.transform(impression_history(as_of))
-    graph = with_graph_pair_features(edges, degrees, strategy=graph_strategy,
-                                     broadcast_limit_bytes=broadcast_limit_bytes)
 
     def transform(pairs: DataFrame) -> DataFrame:
         require_columns(pairs, CANDIDATE_PAIRS.fieldNames(), "pair_features")
+        rows = pairs.select(*CANDIDATE_PAIRS.fieldNames())
+        if choose_strategy(graph_strategy, degrees, broadcast_limit_bytes) == "expand":
+            rows, csr = rows.transform(with_graph_pair_features(edges, degrees, strategy="expand")), None
+        else:
+            csr = collect_csr(edges)
         return (
-            pairs.select(*CANDIDATE_PAIRS.fieldNames())
-            .transform(graph)
-            .transform(with_source_ranks)
+            rows.transform(with_ranks_and_graph(csr))
             .transform(with_profile_matches(profiles))
             .transform(with_history(history))
             .select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in FEATURES_PAIRS.fields])

@@ -1,0 +1,94 @@
+"""Source ranks in one pass: member-sorted Arrow batches regrouped into whole members, ranked by numpy
+lexsort, against a plain-Python sort of each member's proposals (key descending with NaN first, as Spark
+sorts it; ties by candidate_id ascending)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pyarrow as pa
+
+from mutuals.tables import FEATURE_SOURCES
+from ranking.pair_features import with_ranks_and_graph
+from ranking.source_ranks import RANK_KEYS, proposed_by, source_rank, whole_members
+
+
+def python_ranks(rows: list[dict], source: str) -> dict[tuple[int, int], int | None]:
+    """Rank of every row by a plain sort per member; None where `source` did not propose the row."""
+    key = RANK_KEYS[source]
+
+    def descending(row: dict) -> tuple:
+        value = row[key]
+        is_nan = isinstance(value, float) and math.isnan(value)
+        return (0 if is_nan else 1, 0.0 if is_nan else -value, row["candidate_id"])
+
+    ranks: dict[tuple[int, int], int | None] = {}
+    for member in {r["member_id"] for r in rows}:
+        mine = [r for r in rows if r["member_id"] == member]
+        proposed = sorted((r for r in mine if source in r["sources"]), key=descending)
+        for position, row in enumerate(proposed, start=1):
+            ranks[(member, row["candidate_id"])] = position
+        for row in mine:
+            ranks.setdefault((member, row["candidate_id"]), None)
+    return ranks
+
+
+def random_pairs(seed: int, members: int, most_candidates: int) -> list[dict]:
+    """Pairs with many ties in every key (small value ranges), NaN ppr scores and members of any size."""
+    rng = random.Random(seed)
+    rows = []
+    for member in range(members):
+        for candidate in rng.sample(range(1000), rng.randint(1, most_candidates)):
+            sources = [s for s in FEATURE_SOURCES if rng.random() < 0.5] or ["ppr"]
+            ppr = rng.choice([0.0, 0.25, 0.5, float("nan")]) if "ppr" in sources else 0.0
+            rows.append({"member_id": member * 7, "candidate_id": candidate, "sources": sources,
+                         "common_connections": rng.randint(0, 3), "coworker_overlap_days": rng.randint(0, 2),
+                         "schoolmate_overlap_days": rng.randint(0, 2), "ppr_score": ppr})
+    return rows
+
+
+def test_source_rank_matches_a_plain_sort_with_ties_and_nan():
+    rows = random_pairs(seed=3, members=30, most_candidates=25)
+    rows.sort(key=lambda r: r["member_id"])
+    member = np.array([r["member_id"] for r in rows])
+    candidate = np.array([r["candidate_id"] for r in rows])
+    sources = pa.array([r["sources"] for r in rows], type=pa.list_(pa.string()))
+    for source in FEATURE_SOURCES:
+        key = np.array([r[RANK_KEYS[source]] for r in rows])
+        proposed = proposed_by(sources, source)
+        assert proposed.tolist() == [source in r["sources"] for r in rows]
+        found = source_rank(member, candidate, proposed, key)
+        expected = python_ranks(rows, source)
+        assert [int(v) if p else None for v, p in zip(found, proposed, strict=True)] == [
+            expected[(r["member_id"], r["candidate_id"])] for r in rows]
+
+
+def test_whole_members_never_splits_a_member_and_keeps_every_row():
+    member = [1, 1, 2, 2, 2, 2, 2, 3, 4, 4]
+    table = pa.table({"member_id": member, "row": list(range(len(member)))})
+    whole = table.to_batches()[0]
+    batches = [whole.slice(0, 3), whole.slice(3, 2), whole.slice(5, 0), whole.slice(5, 3), whole.slice(8, 2)]
+    chunks = list(whole_members(iter(batches)))
+    assert [c.column("row").to_pylist() for c in chunks] == [[0, 1], [2, 3, 4, 5, 6], [7, 8, 9]]
+
+
+def test_ranks_in_spark_equal_the_plain_sort_when_members_span_arrow_batches(spark):
+    rows = random_pairs(seed=11, members=40, most_candidates=30)
+    schema = ("member_id long, candidate_id long, sources array<string>, common_connections int, "
+              "coworker_overlap_days int, schoolmate_overlap_days int, ppr_score double")
+    pairs = spark.createDataFrame([tuple(r.values()) for r in rows], schema)
+    previous = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
+    try:
+        found = pairs.transform(with_ranks_and_graph(None)).collect()
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", previous)
+    assert len(found) == len(rows)
+    by_pair = {(r.member_id, r.candidate_id): r for r in found}
+    for source in FEATURE_SOURCES:
+        expected = python_ranks(rows, source)
+        assert {pair: getattr(r, f"{source}_rank") for pair, r in by_pair.items()} == expected
+    assert {(r.member_id, r.candidate_id): r.sources for r in found} == {
+        (r["member_id"], r["candidate_id"]): r["sources"] for r in rows}
