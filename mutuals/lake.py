@@ -353,23 +353,43 @@ class Lake:
                        end: str | None = None) -> dict[str, int]:
         """ds -> rows of `key` as its writer published them, for the published days in [start, end]."""
         writer = writer_of(key)
-        if not self.exists(spark, PUBLICATIONS):
-            return {}
-        records = self._read_publications(spark).where(F.col(JOB) == writer)
-        if start is not None:
-            records = records.where(F.col(DS) >= start)
-        if end is not None:
-            records = records.where(F.col(DS) <= end)
-        entry = F.filter(F.col("tables"), lambda t: t["table"] == F.lit(key))
-        found = records.select(DS, entry.alias("entry")).where(F.size("entry") > 0)
-        return {r[DS]: int(r["entry"][0]["rows"] or 0) for r in found.collect()}
+        found: dict[str, int] = {}
+        for record in self._publication_records(spark):
+            day = record[DS]
+            if record[JOB] != writer or (start is not None and day < start) or (end is not None and day > end):
+                continue
+            for entry in record["tables"]:
+                if entry["table"] == key:
+                    found[day] = int(entry["rows"] or 0)
+                    break
+        return found
 
     def publication(self, spark: SparkSession, job: str, ds: str) -> dict | None:
         """The publication record of `job` for `ds` as a dict (tables, run_id, published_at), or None."""
-        if not self.exists(spark, PUBLICATIONS):
-            return None
-        row = self._read_publications(spark).where((F.col(JOB) == job) & (F.col(DS) == ds)).first()
-        return row.asDict(recursive=True) if row is not None else None
+        for record in self._publication_records(spark):
+            if record[JOB] == job and record[DS] == ds:
+                return dict(record)
+        return None
+
+    def _publication_records(self, spark: SparkSession) -> tuple[dict, ...]:
+        """Every publication record, as dicts, read through Spark once per version of the table.
+
+        A job looks publications up a dozen times before its first real stage (twice per input, and
+        again for its inputs' row counts); each lookup as a Spark query costs about half a second on a
+        small machine. The table is small (a record per job and day), so it is read whole, as of its
+        newest version, and kept for as long as that is still the newest commit in its `_delta_log`: a
+        publication by this or any other process makes a new version and the next lookup reads again."""
+        table = self.path(PUBLICATIONS)
+        versions = _commit_versions(table)
+        if not versions:
+            return ()
+        cached = _PUBLICATION_RECORDS.get(table)
+        if cached is not None and cached[0] == versions[0]:
+            return cached[1]
+        frame = spark.read.format("delta").option("versionAsOf", versions[0]).load(table)
+        records = tuple(row.asDict(recursive=True) for row in frame.collect())
+        _PUBLICATION_RECORDS[table] = (versions[0], records)
+        return records
 
     def require_published(self, spark: SparkSession, key: str, days: Iterable[str]) -> None:
         """Raise `UnpublishedPartition` naming `key`, every unpublished day and the job to run."""
@@ -562,14 +582,25 @@ class DayRun:
 
 
 COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+# table path -> (Delta version, every record as of it): see `Lake._publication_records`
+_PUBLICATION_RECORDS: dict[str, tuple[int, tuple[dict, ...]]] = {}
+
+
+def _commit_versions(table_uri: str) -> list[int]:
+    """The versions of the commit files in the table's `_delta_log`, newest first ([] without a log)."""
+    log = join_uri(table_uri, "_delta_log")
+    try:
+        files = list_files(log, ".json")
+    except FileNotFoundError:
+        return []
+    return sorted((int(m.group(1)) for m in (COMMIT_FILE.match(posixpath.basename(f)) for f in files) if m),
+                  reverse=True)
 
 
 def _newest_commit_infos(table_uri: str, depth: int) -> Iterator[tuple[int, dict]]:
     """(version, commitInfo) of the table's newest `depth` commits, newest first."""
     log = join_uri(table_uri, "_delta_log")
-    versions = sorted((int(m.group(1)) for m in (COMMIT_FILE.match(posixpath.basename(f))
-                                                 for f in list_files(log, ".json")) if m), reverse=True)
-    for version in versions[:depth]:
+    for version in _commit_versions(table_uri)[:depth]:
         with open_input(join_uri(log, f"{version:020d}.json")) as commit:
             text = commit.read()  # whole: a pyarrow input file (a URI lake) has no line iteration
         for line in text.splitlines():

@@ -117,3 +117,18 @@ def test_jobs_publishing_the_same_day_keep_their_own_records(spark, tmp_path):
         "raw/connections", "raw/positions", "raw/educations"]
     assert [t["table"] for t in lake.publication(spark, "graph", D)["tables"]] == ["graph/edges", "graph/degrees"]
     assert lake.read(spark, "meta/publications").count() == 2
+
+
+def test_a_publication_or_retraction_by_another_lake_object_is_seen_by_the_next_lookup(spark, tmp_path):
+    reader = ingested_path_lake(spark, tmp_path / "lake")
+    assert reader.published_rows(spark, "raw/connections", D, D) == {D: 2}
+    assert reader.published_rows(spark, "graph/edges", D, D) == {}
+
+    writer = Lake(reader.root)  # another process's view of the same lake
+    run_graph(writer, spark)
+    assert reader.published_rows(spark, "graph/edges", D, D) == {D: 4}
+    assert reader.publication(spark, "graph", D)["tables"][0]["table"] == "graph/edges"
+
+    writer.retract(spark, "graph", [D])
+    assert reader.published_rows(spark, "graph/edges", D, D) == {}
+    assert reader.publication(spark, "graph", D) is None
