@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from joins.csr import Csr
 from joins.economic import DEFAULT_BLOCK_SIZE, DEFAULT_HUB_THRESHOLD, latest_records_as_of, overlap_candidates
 from joins.pair_graph import with_broadcast_common_connections
 from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PER_MEMBER, personalized_pagerank
@@ -41,9 +42,6 @@ SRC, DST = "src", "dst"
 DEGREE = "degree"
 COMMON = "common_connections"
 COWORKER_DAYS, SCHOOLMATE_DAYS, PPR_SCORE = "coworker_overlap_days", "schoolmate_overlap_days", "ppr_score"
-# The graph as the broadcast CSR of the exact common counts (`joins.csr`): an int32 index per symmetric
-# edge row, and an int64 id and offset per member, each member holding at least one edge row.
-CSR_BYTES_PER_EDGE_ROW = 4 + 8 + 8
 KNOWN_COMMON = "_triangle_common"
 FEATURES = {KNOWN_COMMON: "int", COWORKER_DAYS: "int", SCHOOLMATE_DAYS: "int", PPR_SCORE: "double"}
 
@@ -68,11 +66,6 @@ class CandidateOptions:
 def _adjacency(edges: DataFrame) -> DataFrame:
     require_columns(edges, [SRC, DST], "candidate edges")
     return edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST))
-
-
-def graph_fits_broadcast(edge_rows: int, limit_bytes: int) -> bool:
-    """Whether the graph of `edge_rows` symmetric edge rows, as a broadcast CSR, stays under `limit_bytes`."""
-    return edge_rows * CSR_BYTES_PER_EDGE_ROW <= limit_bytes
 
 
 def _counted_by_expansion(pairs: DataFrame, adjacency: DataFrame, degrees: DataFrame, known_common: str
@@ -105,23 +98,24 @@ def _counted_by_expansion(pairs: DataFrame, adjacency: DataFrame, degrees: DataF
 
 
 def with_exact_common_connections(
-    edges: DataFrame, degrees: DataFrame, known_common: str, *, broadcast_graph: bool = False
+    edges: DataFrame, degrees: DataFrame, known_common: str, *, csr: Csr | None = None
 ) -> Callable[[DataFrame], DataFrame]:
     """Pairs (member_id, candidate_id, nullable `known_common`, ...) -> the same rows plus common_connections:
     the known count where there is one, else |N(m) & N(c)| computed for just that pair (0 if none).
 
-    `broadcast_graph` (when `graph_fits_broadcast`): intersect the two sorted neighbour lists of each pair
-    in a broadcast CSR with the numba kernel (`joins.pair_graph.with_broadcast_common_connections`), where
-    the pairs are; otherwise expand the smaller endpoint's list through joins (`_counted_by_expansion`),
-    which scales past any broadcast but shuffles and aggregates pairs x min degree rows.
+    `csr` (the graph's CSR, when the caller holds it because it fits a broadcast): intersect the two sorted
+    neighbour lists of each pair in it, broadcast, with the numba kernel
+    (`joins.pair_graph.with_broadcast_common_connections`), where the pairs are; otherwise expand the
+    smaller endpoint's list through joins (`_counted_by_expansion`), which scales past any broadcast but
+    shuffles and aggregates pairs x min degree rows.
     """
     adjacency = _adjacency(edges)
     require_columns(degrees, [MEMBER, DEGREE], "with_exact_common_connections degrees")
 
     def transform(pairs: DataFrame) -> DataFrame:
         require_columns(pairs, [MEMBER, CANDIDATE, known_common], "with_exact_common_connections")
-        if broadcast_graph:
-            return pairs.transform(with_broadcast_common_connections(adjacency, known_common))
+        if csr is not None:
+            return pairs.transform(with_broadcast_common_connections(csr, known_common))
         return _counted_by_expansion(pairs, adjacency, degrees, known_common)
 
     return transform
@@ -160,14 +154,14 @@ def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], D
     return transform
 
 
-def _pairs_row(edges: DataFrame, degrees: DataFrame, broadcast_graph: bool) -> Callable[[DataFrame], DataFrame]:
+def _pairs_row(edges: DataFrame, degrees: DataFrame, csr: Csr | None) -> Callable[[DataFrame], DataFrame]:
     """Merged rows -> the candidates/pairs schema: the sources as an array in canonical order, the exact
     common count, and 0 for a feature no source filled."""
 
     def transform(merged: DataFrame) -> DataFrame:
         sources = F.array_compact(F.array(*(F.when(F.col(f"_is_{s}"), F.lit(s)) for s in SOURCES)))
         return merged.transform(with_exact_common_connections(
-            edges, degrees, KNOWN_COMMON, broadcast_graph=broadcast_graph)).select(
+            edges, degrees, KNOWN_COMMON, csr=csr)).select(
             F.col(MEMBER).cast("long").alias(MEMBER),
             F.col(CANDIDATE).cast("long").alias(CANDIDATE),
             sources.alias("sources"),
@@ -218,17 +212,16 @@ def propose_candidates(
 
 def complete_candidates(
     edges: DataFrame, degrees: DataFrame, proposed: DataFrame, cold: DataFrame, options: CandidateOptions,
-    edge_rows: int | None = None,
+    csr: Csr | None = None,
 ) -> DataFrame:
     """Add PPR candidates for the `cold` members (`cold_members` of `proposed`) and finish every pair ->
     the candidates/pairs rows.
 
     Only the cold members' rows are merged again, with their PPR rows; every other member's rows go
     through as `proposed` has them. `proposed` is read twice and `cold` three times (the walks and the
-    split of the proposals by a broadcast of the cold ids): the job persists both. `edge_rows` (the
-    symmetric edge count, when known) lets the exact common counts use a broadcast CSR when it fits
-    `options.broadcast_limit_bytes`."""
-    broadcast_graph = edge_rows is not None and graph_fits_broadcast(edge_rows, options.broadcast_limit_bytes)
+    split of the proposals by a broadcast of the cold ids): the job persists both. `csr`: the graph's
+    CSR when the caller holds it (it fits a broadcast): the exact common counts intersect in it; without
+    it they are counted by joins that never hold the graph in a task."""
     edges = _adjacency(edges)
     require_columns(cold, [MEMBER], "complete_candidates cold")
     walked = cold.transform(personalized_pagerank(
@@ -241,6 +234,6 @@ def complete_candidates(
                  .unionByName(_flagged(walked, "ppr", **{PPR_SCORE: PPR_SCORE})).transform(_merged))
     return (
         warm_rows.unionByName(cold_rows)
-        .transform(_pairs_row(edges, degrees, broadcast_graph))
+        .transform(_pairs_row(edges, degrees, csr))
         .select(*CANDIDATE_PAIRS.fieldNames())
     )

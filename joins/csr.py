@@ -15,6 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+SRC, DST = "src", "dst"
 
 
 class EdgeArraysInvalid(ValueError):
@@ -62,6 +67,25 @@ def _check_edge_arrays(src: np.ndarray, dst: np.ndarray) -> None:
             f"expected two 1-d arrays of equal length, found shapes {src.shape} and {dst.shape}")
     if not (np.issubdtype(src.dtype, np.integer) and np.issubdtype(dst.dtype, np.integer)):
         raise EdgeArraysInvalid(f"expected integer arrays, found {src.dtype} and {dst.dtype}")
+
+
+def collect_edges(edges: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A (src, dst) edge DataFrame -> its two columns as int64 arrays on the driver (a row with a null end
+    is no edge)."""
+    table = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST)).toArrow()
+    table = table.filter(pc.and_(table[SRC].is_valid(), table[DST].is_valid()))
+    return table[SRC].to_numpy(), table[DST].to_numpy()
+
+
+def collect_csr(edges: DataFrame) -> Csr:
+    """A (src, dst) edge DataFrame, any direction, -> its CSR on the driver: what every broadcast kernel
+    (triangles, pair features, exact common counts) holds. A job that needs it twice collects it once."""
+    return build_csr(*collect_edges(edges))
+
+
+def csr_bytes(symmetric_rows: int, nodes: int) -> int:
+    """Size of a CSR with this many symmetric edge rows and nodes (ids, offsets, indices)."""
+    return symmetric_rows * 4 + (nodes + 1) * 8 + nodes * 8
 
 
 def build_csr(src: np.ndarray, dst: np.ndarray) -> Csr:

@@ -50,13 +50,13 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from joins.csr import Csr, build_csr, split_by_weight
-from joins.naive import CANDIDATE_ID, CLOSED_TRIANGLES_SCHEMA, COMMON, DST, MEMBER_ID, SRC, require_top_k
+from joins.csr import Csr, split_by_weight
+from joins.naive import CANDIDATE_ID, CLOSED_TRIANGLES_SCHEMA, COMMON, MEMBER_ID, require_top_k
 from joins.naive import top_k_per_member as top_k_per_member_rows
 from joins.triangles import BLOCKS_PER_CORE, DEFAULT_MAX_TASK_BYTES, OUTPUT_ROW_BYTES, SCRATCH_BYTES_PER_NODE
 
 __all__ = ["TopKRows", "EdgeDelta", "IncrementalPlan", "edge_delta", "plan_incremental", "full_top_k",
-           "incremental_top_k", "incremental_close_triangles", "collect_csr", "collect_edges", "csr_bytes"]
+           "incremental_top_k", "incremental_close_triangles"]
 
 PAIR_CHUNK_ENTRIES = 1 << 22  # gathered (member, candidate) entries per pair-count chunk
 MERGE_KEY_LIMIT = 1 << 31  # the merge kernel packs (common, candidate) into one int64 key
@@ -369,22 +369,6 @@ def incremental_top_k(prev_src: np.ndarray, prev_dst: np.ndarray, new: Csr, prev
 
 
 # ---------------------------------------------------------------- Spark form
-
-
-def collect_edges(edges: DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """A (src, dst) edge DataFrame -> its two columns as int64 arrays on the driver."""
-    table = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST)).toArrow()
-    return table[SRC].to_numpy(zero_copy_only=False), table[DST].to_numpy(zero_copy_only=False)
-
-
-def collect_csr(edges: DataFrame) -> Csr:
-    """A symmetric (src, dst) edge DataFrame -> its CSR on the driver."""
-    return build_csr(*collect_edges(edges))
-
-
-def csr_bytes(symmetric_rows: int, nodes: int) -> int:
-    """Size of a CSR with this many symmetric edge rows and nodes (ids, offsets, indices)."""
-    return symmetric_rows * 4 + (nodes + 1) * 8 + nodes * 8
 
 
 def _recompute_runner(handle, top_k: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:

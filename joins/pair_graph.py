@@ -37,7 +37,7 @@ from pyspark.sql.functions import arrow_udf
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
 
-from joins.csr import Csr, build_csr
+from joins.csr import Csr, collect_csr
 from mutuals.checks import require_columns
 from mutuals.errors import UsageError
 
@@ -71,18 +71,11 @@ def _require_strategy(strategy: str) -> None:
 # ---------------------------------------------------------------- broadcast
 
 
-def collect_csr(edges: DataFrame) -> Csr:
-    """The snapshot's edges (src, dst; any direction) as a CSR on the driver."""
-    table = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST)).toArrow()
-    return build_csr(table[SRC].to_numpy(), table[DST].to_numpy())
-
-
 def graph_feature_arrays(csr: Csr, member: np.ndarray, candidate: np.ndarray) -> dict[str, np.ndarray]:
     """Every graph feature of the pairs (member[i], candidate[i]) of one CSR, as numpy columns."""
-    from joins.pair_kernel import dense_index, pair_sums  # numba loads where the kernel runs
+    from joins.pair_kernel import pair_sums  # numba loads where the kernel runs
 
-    a = dense_index(csr.ids, np.asarray(member, dtype=np.int64))
-    c = dense_index(csr.ids, np.asarray(candidate, dtype=np.int64))
+    a, c = _dense_pairs(csr, member, candidate)
     common, adamic_adar, resource_allocation = pair_sums(csr.indptr, csr.indices, a, c)
     deg = csr.degrees()
     member_degree = np.where(a >= 0, deg[np.maximum(a, 0)] if deg.size else 0, 0).astype(np.int64)
@@ -95,11 +88,17 @@ def graph_feature_arrays(csr: Csr, member: np.ndarray, candidate: np.ndarray) ->
 
 def common_connection_counts(csr: Csr, member: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     """|N(member[i]) & N(candidate[i])| per pair, int32 (0 for a member with no edges)."""
-    from joins.pair_kernel import dense_index, pair_sums  # numba loads where the kernel runs
+    from joins.pair_kernel import pair_sums  # numba loads where the kernel runs
 
-    a = dense_index(csr.ids, np.asarray(member, dtype=np.int64))
-    c = dense_index(csr.ids, np.asarray(candidate, dtype=np.int64))
-    return pair_sums(csr.indptr, csr.indices, a, c)[0]
+    return pair_sums(csr.indptr, csr.indices, *_dense_pairs(csr, member, candidate))[0]
+
+
+def _dense_pairs(csr: Csr, member: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs' dense CSR indices (-1 for a member with no edges)."""
+    from joins.pair_kernel import dense_index
+
+    return (dense_index(csr.ids, np.asarray(member, dtype=np.int64)),
+            dense_index(csr.ids, np.asarray(candidate, dtype=np.int64)))
 
 
 def _common_count_udf(csr_handle) -> Callable[[pa.Array, pa.Array, pa.Array], pa.Array]:
@@ -115,16 +114,15 @@ def _common_count_udf(csr_handle) -> Callable[[pa.Array, pa.Array, pa.Array], pa
     return common_connections
 
 
-def with_broadcast_common_connections(edges: DataFrame, known_common: str) -> Transform:
+def with_broadcast_common_connections(csr: Csr, known_common: str) -> Transform:
     """Pairs (member_id, candidate_id, nullable int `known_common`, ...) -> the same rows plus
-    common_connections: the known count where there is one, else |N(m) & N(c)| from the snapshot's CSR,
-    broadcast once. Only the two ids and the known count of each row cross into Python, and the kernel
-    runs for the rows without a count; the pairs are never shuffled."""
-    require_columns(edges, [SRC, DST], "with_broadcast_common_connections edges")
+    common_connections: the known count where there is one, else |N(m) & N(c)| from the snapshot's CSR
+    (`joins.csr.collect_csr`), broadcast once. Only the two ids and the known count of each row cross into
+    Python, and the kernel runs for the rows without a count; the pairs are never shuffled."""
 
     def transform(pairs: DataFrame) -> DataFrame:
         require_columns(pairs, [MEMBER, CANDIDATE, known_common], "with_broadcast_common_connections")
-        handle = pairs.sparkSession.sparkContext.broadcast(collect_csr(edges))
+        handle = pairs.sparkSession.sparkContext.broadcast(csr)
         count = arrow_udf(_common_count_udf(handle), IntegerType())(
             F.col(MEMBER).cast("long"), F.col(CANDIDATE).cast("long"), F.col(known_common).cast("int"))
         return pairs.select(*pairs.columns, count.alias(COMMON))

@@ -44,11 +44,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from joins.csr import Csr, build_csr, split_by_weight
+from joins.csr import Csr, collect_csr, split_by_weight
 from joins.edges import symmetric_edges
 from joins.naive import (
     CANDIDATE_ID,
@@ -166,13 +165,6 @@ def close_triangles_from_csr(
     handle = sc.broadcast(plan)
     tasks = spark.range(0, n_tasks, 1, numPartitions=max(1, n_tasks))
     return tasks.mapInArrow(_broadcast_block_runner(handle, top_k), CLOSED_TRIANGLES_SCHEMA)
-
-
-def _collect_csr(edges: DataFrame) -> Csr:
-    table = edges.select(F.col(SRC).cast("long").alias(SRC), F.col(DST).cast("long").alias(DST)).toArrow()
-    is_complete = pc.and_(table[SRC].is_valid(), table[DST].is_valid())
-    table = table.filter(is_complete)
-    return build_csr(table[SRC].to_numpy(), table[DST].to_numpy())
 
 
 # ---------------------------------------------------------------- partitioned
@@ -303,5 +295,5 @@ def close_triangles(
         strategy = "broadcast" if _estimated_csr_bytes(edges) <= broadcast_limit_bytes else "partitioned"
     if strategy == "partitioned":
         return _partitioned(edges, top_k, max_task_bytes)
-    return close_triangles_from_csr(edges.sparkSession, _collect_csr(edges), top_k,
+    return close_triangles_from_csr(edges.sparkSession, collect_csr(edges), top_k,
                                     max_task_bytes=max_task_bytes)

@@ -47,6 +47,10 @@ BASE_CONF: dict[str, str] = {
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    # Adaptive coalescing aims at 16 MB per shuffle partition, not Spark's 64 MB: candidate and feature
+    # rows are narrow (about 11 bytes each, compressed) and costly per row, and 64 MB made a 15M-row
+    # join of the candidates job run as 4 tasks of 30 s on 2 cores, one core idle for the last of them.
+    "spark.sql.adaptive.advisoryPartitionSizeInBytes": "16m",
     # `ds` is a YYYY-MM-DD string by contract; without this Spark infers a date when reading by path.
     "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",

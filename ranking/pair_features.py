@@ -34,13 +34,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import IntegerType, StructField, StructType
 
-from joins.csr import Csr
+from joins.csr import Csr, collect_csr
 from joins.pair_graph import (
     DEFAULT_BROADCAST_LIMIT_BYTES,
     GRAPH_COLUMNS,
     GRAPH_FEATURES,
     choose_strategy,
-    collect_csr,
     graph_feature_arrays,
     with_graph_pair_features,
 )

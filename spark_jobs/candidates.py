@@ -38,7 +38,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from joins.candidates import CandidateOptions, cold_members, complete_candidates, propose_candidates
-from joins.incremental import collect_csr, collect_edges, csr_bytes, edge_delta, incremental_close_triangles
+from joins.csr import Csr, collect_csr, collect_edges, csr_bytes
+from joins.incremental import edge_delta, incremental_close_triangles
 from joins.triangles import DEFAULT_BROADCAST_LIMIT_BYTES, STRATEGIES, close_triangles_from_csr
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
@@ -134,18 +135,33 @@ def previous_triangles(spark: SparkSession, lake: Lake, ds: str) -> DataFrame:
     return pairs.where(is_triangle).select("member_id", "candidate_id", "common_connections")
 
 
-def triangles_for_day(spark: SparkSession, lake: Lake, args: argparse.Namespace, edges: DataFrame
-                      ) -> tuple[DataFrame | None, dict]:
-    """D's triangle top K, incrementally when allowed, else None (a full recompute in propose_candidates)
-    or the full broadcast run on the CSR already collected; with the mode, the reason and the counts."""
+def graph_csr(spark: SparkSession, lake: Lake, args: argparse.Namespace, edges: DataFrame) -> Csr | None:
+    """D's graph as a CSR on the driver, collected once for every broadcast kernel of the job (the
+    triangle closing, incremental or full, and the exact common counts): when its size from the published
+    edge and member counts fits --broadcast-limit-bytes, or --triangle-strategy broadcast asks for it.
+    None: every step runs its partitioned strategy."""
+    edge_rows = lake.published_rows(spark, "graph/edges", args.date, args.date)[args.date]
+    nodes = lake.published_rows(spark, "graph/degrees", args.date, args.date)[args.date]
+    fits = csr_bytes(edge_rows, nodes) <= args.broadcast_limit_bytes
+    return collect_csr(edges) if fits or args.triangle_strategy == "broadcast" else None
+
+
+def triangles_for_day(spark: SparkSession, lake: Lake, args: argparse.Namespace, edges: DataFrame,
+                      new_csr: Csr | None) -> tuple[DataFrame | None, dict]:
+    """D's triangle top K, incrementally when allowed, else the full broadcast run on `new_csr` (D's
+    graph, when the job holds it) or None (a full recompute in propose_candidates); with the mode, the
+    reason and the counts."""
     reason = why_not_incremental(spark, lake, args)
+    if reason is None and new_csr is None:
+        reason = "D's graph is not held as a CSR"
     if reason is not None:
-        return None, {"mode": "full", "reason": reason}
+        broadcasts = new_csr is not None and args.triangle_strategy in INCREMENTAL_STRATEGIES
+        return (close_triangles_from_csr(spark, new_csr, args.max_per_source) if broadcasts else None,
+                {"mode": "full", "reason": reason})
     prev = previous_day(args.date)
     k = args.max_per_source
     prev_rows = previous_triangles(spark, lake, prev).persist()
     widest = prev_rows.groupBy("member_id").count().agg(F.max("count")).first()[0] or 0
-    new_csr = collect_csr(edges)
     if widest > k:
         prev_rows.unpersist()
         return close_triangles_from_csr(spark, new_csr, k), {
@@ -171,14 +187,14 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     positions = lake.read_published_as_of(spark, "raw/positions", args.date)
     educations = lake.read_published_as_of(spark, "raw/educations", args.date)
     options = options_from_args(args)
-    triangles, triangle_run = triangles_for_day(spark, lake, args, edges)
+    csr = graph_csr(spark, lake, args, edges)
+    triangles, triangle_run = triangles_for_day(spark, lake, args, edges, csr)
     proposed = propose_candidates(edges, positions, educations, options, triangles=triangles).persist()
     cold = degrees.transform(cold_members(options.cold_threshold, proposed)).persist()
     day = lake.day_run(spark, "candidates", [args.date])
     try:
         n_cold = cold.count()  # runs every source once into the persisted proposals, before the write reads them
-        edge_rows = lake.published_rows(spark, "graph/edges", args.date, args.date)[args.date]
-        pairs = complete_candidates(edges, degrees, proposed, cold, options, edge_rows=edge_rows)
+        pairs = complete_candidates(edges, degrees, proposed, cold, options, csr=csr)
         day.write_partition(pairs, "candidates/pairs", args.date)
     finally:
         cold.unpersist()

@@ -15,6 +15,7 @@ from joins.candidates import (
     propose_candidates,
     with_exact_common_connections,
 )
+from joins.csr import collect_csr
 from joins.naive import TopKInvalid
 from mutuals.errors import UsageError
 from mutuals.lake import Lake, UnpublishedPartition
@@ -179,7 +180,8 @@ def test_exact_common_connections_for_pairs_without_a_known_count(spark, broadca
                                     "member_id long, degree long")
     pairs = spark.createDataFrame([(1, 6, None), (6, 1, None), (1, 7, None), (6, 7, None), (2, 3, 9), (8, 1, None)],
                                   "member_id long, candidate_id long, known int")
-    result = pairs.transform(with_exact_common_connections(edges, degrees, "known", broadcast_graph=broadcast_graph))
+    csr = collect_csr(edges) if broadcast_graph else None
+    result = pairs.transform(with_exact_common_connections(edges, degrees, "known", csr=csr))
     assertDataFrameEqual(result, spark.createDataFrame(
         [(1, 6, None, 2), (6, 1, None, 2), (1, 7, None, 1), (6, 7, None, 0), (2, 3, 9, 9), (8, 1, None, 0)],
         "member_id long, candidate_id long, known int, common_connections int"))
