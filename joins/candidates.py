@@ -176,7 +176,7 @@ def _pairs_row(edges: DataFrame, degrees: DataFrame, csr: Csr | None) -> Callabl
 
 def propose_candidates(
     edges: DataFrame, positions: DataFrame, educations: DataFrame, options: CandidateOptions,
-    triangles: DataFrame | None = None,
+    triangles: DataFrame | None = None, csr: Csr | None = None,
 ) -> DataFrame:
     """Triangle, co-worker and schoolmate candidates merged: one row per proposed (member, candidate) with
     a flag per source and the sources' features (the merge shape of `_flagged`).
@@ -184,13 +184,14 @@ def propose_candidates(
     `triangles`: the triangle top K (member_id, candidate_id, common_connections) when the caller already
     has it exactly, e.g. from `joins.incremental`; otherwise it is closed here in full. Only the triangle
     source is ever incremental: the co-worker, schoolmate and PPR sources are recomputed every day.
+    `csr`: the graph's CSR when the caller holds it; the economic sources look the connections up in it.
 
     Every source arrives partitioned by member into `shuffle_partitions` partitions (the economic ones
     leave `joins.economic` that way, the triangle rows are shuffled so), so the merge of 25M rows at 100k
     members aggregates where the rows are, without a shuffle of its own."""
     edges = _adjacency(edges)
     k = options.max_per_source
-    economic = dict(hub_threshold=options.hub_threshold, block_size=options.block_size)
+    economic = dict(hub_threshold=options.hub_threshold, block_size=options.block_size, csr=csr)
     if triangles is None:
         triangles = close_triangles(edges, k, strategy=options.triangle_strategy)
     by_member = shuffle_partitions(edges.sparkSession)

@@ -78,6 +78,8 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from joins.csr import Csr
+from joins.pair_graph import is_connected_in
 from mutuals.checks import require_columns
 from mutuals.errors import UsageError
 from mutuals.session import shuffle_partitions
@@ -349,14 +351,19 @@ def _kernel_organisations(stints: DataFrame, hub_threshold: int) -> tuple[np.nda
     return table[ORG].to_numpy().astype(np.int64), table["_n"].to_numpy().astype(np.int64)
 
 
-def top_overlaps(max_per_member: int, neighbours: DataFrame) -> Callable[[DataFrame], DataFrame]:
+def top_overlaps(max_per_member: int, neighbours: DataFrame, csr: Csr | None = None
+                 ) -> Callable[[DataFrame], DataFrame]:
     """Pair rows -> max overlap per (member, candidate), existing connections removed, top-K per member
     by overlap desc then candidate id asc. `neighbours` has `src`, `dst` (symmetric edges).
 
     The pairs are shuffled once, by member into `shuffle_partitions` partitions (Spark removes the
     connections before that shuffle, against the broadcast edges): the max per pair and the per-member
     limit run where the rows already are, and the result stays partitioned by member, so the candidate
-    merge that unions the sources needs no shuffle of its own."""
+    merge that unions the sources needs no shuffle of its own.
+
+    `csr`: the graph of `neighbours` as a CSR, when the caller holds it: the connections are then removed
+    by a lookup in it (`joins.pair_graph.is_connected_in`) where the pairs are, instead of a join that
+    shuffles the pairs by (member, candidate) and back by member."""
     if max_per_member < 1:
         raise ValueError(f"max_per_member must be >= 1, got {max_per_member}")
     require_columns(neighbours, ["src", "dst"], "top_overlaps neighbours")
@@ -366,7 +373,10 @@ def top_overlaps(max_per_member: int, neighbours: DataFrame) -> Callable[[DataFr
         require_columns(pairs, [MEMBER, CANDIDATE, OVERLAP_DAYS], "top_overlaps")
         by_member = pairs.repartition(shuffle_partitions(pairs.sparkSession), MEMBER)
         best = by_member.groupBy(MEMBER, CANDIDATE).agg(F.max(OVERLAP_DAYS).alias(OVERLAP_DAYS))
-        strangers = best.join(connected, on=[MEMBER, CANDIDATE], how="left_anti")
+        if csr is not None:
+            strangers = best.where(~is_connected_in(csr, pairs.sparkSession)(F.col(MEMBER), F.col(CANDIDATE)))
+        else:
+            strangers = best.join(connected, on=[MEMBER, CANDIDATE], how="left_anti")
         by_overlap = (
             Window.partitionBy(MEMBER)
             .orderBy(F.col(OVERLAP_DAYS).desc(), F.col(CANDIDATE).asc())
@@ -403,6 +413,7 @@ def overlap_candidates(
     hub_threshold: int = DEFAULT_HUB_THRESHOLD,
     block_size: int = DEFAULT_BLOCK_SIZE,
     strategy: str = "kernel",
+    csr: Csr | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
     """Resolved records (member_id, <org_column>, start_date, end_date) -> capped overlap candidates:
     member_id, candidate_id, overlap_days. Used with company_id (co-workers) and school_id (schoolmates).
@@ -410,6 +421,7 @@ def overlap_candidates(
     strategy "kernel": organisations with more than `hub_threshold` stints (0: all of them) go through the
     blocked kernel in member blocks of about `block_size` stints, the others through the plain join;
     "naive": the plain join for every organisation (the reference). Both give the same rows.
+    `csr`: the graph of `neighbours` when the caller holds it (see `top_overlaps`).
     """
     _require_options(max_per_member, hub_threshold, block_size, strategy)
     require_columns(neighbours, [SRC, DST], "overlap_candidates neighbours")
@@ -417,7 +429,7 @@ def overlap_candidates(
 
     def transform(records: DataFrame) -> DataFrame:
         stints = records.transform(tenure_intervals(org_column, as_of))
-        capped = top_overlaps(max_per_member, neighbours)
+        capped = top_overlaps(max_per_member, neighbours, csr)
         if strategy == "naive":
             return stints.transform(overlapping_tenure_pairs()).transform(capped)
         org, sizes = _kernel_organisations(stints, hub_threshold)

@@ -31,11 +31,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.functions import arrow_udf
 from pyspark.sql.pandas.types import to_arrow_schema
-from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
+from pyspark.sql.types import BooleanType, DoubleType, IntegerType, LongType, StructField, StructType
 
 from joins.csr import Csr, collect_csr
 from mutuals.checks import require_columns
@@ -99,6 +99,26 @@ def _dense_pairs(csr: Csr, member: np.ndarray, candidate: np.ndarray) -> tuple[n
 
     return (dense_index(csr.ids, np.asarray(member, dtype=np.int64)),
             dense_index(csr.ids, np.asarray(candidate, dtype=np.int64)))
+
+
+def connection_flags(csr: Csr, member: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """Per pair, whether member[i] and candidate[i] are connected in the CSR's graph."""
+    from joins.pair_kernel import has_edges  # numba loads where the kernel runs
+
+    return has_edges(csr.indptr, csr.indices, *_dense_pairs(csr, member, candidate))
+
+
+def is_connected_in(csr: Csr, spark) -> Callable[[Column, Column], Column]:
+    """A column function (member, candidate) -> whether the two are connected in `csr`, broadcast once:
+    the anti-join with the connections as a lookup where the pairs are, with no shuffle of the pairs."""
+    handle = spark.sparkContext.broadcast(csr)
+
+    def connected(member: pa.Array, candidate: pa.Array) -> pa.Array:
+        return pa.array(connection_flags(handle.value, member.to_numpy(zero_copy_only=False),
+                                         candidate.to_numpy(zero_copy_only=False)), type=pa.bool_())
+
+    udf = arrow_udf(connected, BooleanType())
+    return lambda member, candidate: udf(member.cast("long"), candidate.cast("long"))
 
 
 def _common_count_udf(csr_handle) -> Callable[[pa.Array, pa.Array, pa.Array], pa.Array]:

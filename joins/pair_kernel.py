@@ -146,6 +146,26 @@ def pair_sums(
     return _pair_sums(indptr, indices, a_idx, c_idx, np.int64(gallop_factor))
 
 
+@njit(cache=True, nogil=True)
+def has_edges(indptr, indices, a, c):  # pragma: no cover - numba
+    """Per pair of dense indices (-1: no edges), whether c[i] is a neighbour of a[i]: a binary search in
+    a[i]'s sorted neighbour list, so a hub costs log of its degree, never the list."""
+    out = np.zeros(a.shape[0], dtype=np.bool_)
+    for i in range(a.shape[0]):
+        if a[i] < 0 or c[i] < 0:
+            continue
+        lo, end = indptr[a[i]], indptr[a[i] + 1]
+        hi = end
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if indices[mid] < c[i]:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i] = lo < end and indices[lo] == c[i]
+    return out
+
+
 def dense_index(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Position of each id in sorted_ids (a CSR's `ids`), or -1 for a member with no edges."""
     if sorted_ids.shape[0] == 0:

@@ -12,7 +12,7 @@ import numpy as np
 
 from joins.csr import build_csr
 from joins.economic_kernel import top_overlaps_in_org
-from joins.pair_kernel import dense_index, pair_sums
+from joins.pair_kernel import dense_index, has_edges, pair_sums
 from joins.triangle_kernel import top_k_for_source_range, top_k_for_work_unit
 
 
@@ -28,6 +28,7 @@ def warm() -> None:
     member, candidate = dense_index(csr.ids, src), dense_index(csr.ids, dst + 1)
     for gallop_factor in (1, 1 << 30):
         pair_sums(csr.indptr, csr.indices, member, candidate, gallop_factor)
+    has_edges(csr.indptr, csr.indices, member, candidate)
     # the economic kernel, with the dtypes its Spark runner hands it (int64 ids, int32 days)
     days = np.array([0, 5, 3], dtype=np.int32)
     top_overlaps_in_org(src, days, days + 10, np.array([True, False, True]), src[:1], dst[:1], 2)

@@ -189,7 +189,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     options = options_from_args(args)
     csr = graph_csr(spark, lake, args, edges)
     triangles, triangle_run = triangles_for_day(spark, lake, args, edges, csr)
-    proposed = propose_candidates(edges, positions, educations, options, triangles=triangles).persist()
+    proposed = propose_candidates(edges, positions, educations, options, triangles=triangles, csr=csr).persist()
     cold = degrees.transform(cold_members(options.cold_threshold, proposed)).persist()
     day = lake.day_run(spark, "candidates", [args.date])
     try:

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType
 from pyspark.testing import assertDataFrameEqual
 
+from joins.csr import collect_csr
 from joins.economic import (
     EconomicStrategyUnknown,
     latest_records_as_of,
@@ -43,6 +44,14 @@ KERNEL_EVERYWHERE = {"hub_threshold": 0, "block_size": 2}
 MIXED = {"hub_threshold": 3, "block_size": 2}
 NAIVE = {"strategy": "naive"}
 CONFIGS = {"kernel": KERNEL_EVERYWHERE, "mixed": MIXED, "naive": NAIVE}
+
+
+def overlaps(config: str, k: int, edges):
+    """overlap_candidates for co-workers as of D with a config's options; "mixed_csr": the mixed config
+    with the connections looked up in the graph's CSR instead of joined."""
+    if config == "mixed_csr":
+        return overlap_candidates("company_id", D, k, edges, **MIXED, csr=collect_csr(edges))
+    return overlap_candidates("company_id", D, k, edges, **CONFIGS[config])
 
 
 def day(text: str | None) -> dt.date | None:
@@ -118,7 +127,7 @@ def test_overlap_touching_disjoint_and_open_ended(spark, config):
     assertDataFrameEqual(result, expected)
 
 
-@pytest.mark.parametrize("config", ["kernel", "mixed"])
+@pytest.mark.parametrize("config", ["kernel", "mixed", "mixed_csr"])
 def test_max_over_stints_and_organisations_exclusion_and_cap(spark, config):
     stints = positions(spark, [
         (1, 10, "2024-01-01", "2024-01-31"),
@@ -131,7 +140,7 @@ def test_max_over_stints_and_organisations_exclusion_and_cap(spark, config):
         (5, 10, "2024-01-02", "2024-01-08"),   # a second stint of 5: 7 days with 1, 4 with 2 (max with 1 stays 10)
     ])
     edges = edges_of(spark, [(1, 3)])
-    result = stints.transform(overlap_candidates("company_id", D, 2, edges, **CONFIGS[config]))
+    result = stints.transform(overlaps(config, 2, edges))
     expected = spark.createDataFrame(
         [(1, 2, 20), (1, 4, 11), (2, 1, 20), (2, 3, 5), (5, 1, 10), (5, 3, 10)], PAIRS)
     assertDataFrameEqual(result.where("member_id IN (1, 2, 5)"), expected)
@@ -157,11 +166,11 @@ NAMED = COMPANY_THIRD + SMALL_COMPANIES + SCHOOL_HUB
 NAMED_CONNECTIONS = [(50, 52)]
 
 
-@pytest.mark.parametrize("config", ["kernel", "mixed"])
+@pytest.mark.parametrize("config", ["kernel", "mixed", "mixed_csr"])
 def test_named_company_with_a_third_of_members_and_school_hub(spark, config):
     assert len({m for m, *_ in NAMED}) == 24 and len(COMPANY_THIRD) == 8
     result = positions(spark, NAMED).transform(
-        overlap_candidates("company_id", D, 3, edges_of(spark, NAMED_CONNECTIONS), **CONFIGS[config]))
+        overlaps(config, 3, edges_of(spark, NAMED_CONNECTIONS)))
     rows = ranked(result)
     by_member = defaultdict(list)
     for member, candidate, days in rows:
@@ -208,14 +217,14 @@ def careers():
     return rows, connections
 
 
-@pytest.mark.parametrize("config", ["kernel", "mixed", "naive"])
+@pytest.mark.parametrize("config", ["kernel", "mixed", "mixed_csr", "naive"])
 def test_random_careers_equal_brute_force(spark, careers, config):
     rows, connections = careers
     k = 3
     assert boundary_ties(rows, D, k, connections) >= 5   # the data exercises the tie-break at the cut
     assert sum(1 for _, _, _, end in rows if end is None) >= 20
     result = positions(spark, rows).transform(
-        overlap_candidates("company_id", D, k, edges_of(spark, connections), **CONFIGS[config]))
+        overlaps(config, k, edges_of(spark, connections)))
     assert ranked(result) == reference(rows, D, k, connections)
 
 
