@@ -356,14 +356,13 @@ def top_overlaps(max_per_member: int, neighbours: DataFrame, csr: Csr | None = N
     """Pair rows -> max overlap per (member, candidate), existing connections removed, top-K per member
     by overlap desc then candidate id asc. `neighbours` has `src`, `dst` (symmetric edges).
 
-    The pairs are shuffled once, by member into `shuffle_partitions` partitions (Spark removes the
-    connections before that shuffle, against the broadcast edges): the max per pair and the per-member
-    limit run where the rows already are, and the result stays partitioned by member, so the candidate
-    merge that unions the sources needs no shuffle of its own.
+    The pairs are shuffled once, by member into `shuffle_partitions` partitions: the max per pair and the
+    per-member limit run where the rows already are, and the result stays partitioned by member, so the
+    candidate merge that unions the sources needs no shuffle of its own.
 
-    `csr`: the graph of `neighbours` as a CSR, when the caller holds it: the connections are then removed
-    by a lookup in it (`joins.pair_graph.is_connected_in`) where the pairs are, instead of a join that
-    shuffles the pairs by (member, candidate) and back by member."""
+    `csr`: the graph of `neighbours` as a CSR, when the caller holds it: the connections are removed by a
+    lookup in it (`joins.pair_graph.is_connected_in`) where the pairs are. Without it they are removed by
+    a join, for which Spark shuffles the pairs again by (member, candidate) and then back by member."""
     if max_per_member < 1:
         raise ValueError(f"max_per_member must be >= 1, got {max_per_member}")
     require_columns(neighbours, ["src", "dst"], "top_overlaps neighbours")

@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.functions import arrow_udf
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -108,7 +108,7 @@ def connection_flags(csr: Csr, member: np.ndarray, candidate: np.ndarray) -> np.
     return has_edges(csr.indptr, csr.indices, *_dense_pairs(csr, member, candidate))
 
 
-def is_connected_in(csr: Csr, spark) -> Callable[[Column, Column], Column]:
+def is_connected_in(csr: Csr, spark: SparkSession) -> Callable[[Column, Column], Column]:
     """A column function (member, candidate) -> whether the two are connected in `csr`, broadcast once:
     the anti-join with the connections as a lookup where the pairs are, with no shuffle of the pairs."""
     handle = spark.sparkContext.broadcast(csr)
