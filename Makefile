@@ -32,10 +32,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	mvn -q -B dependency:copy-dependencies
 	touch $@
 
-# Points the venv's spark-submit at our jars and warms the numba kernel cache.
-$(VENV)/.configured: $(VENV)/.installed .jars/.fetched mutuals/install.py $(wildcard joins/*.py)
+# Points the venv's spark-submit at our jars, warms the numba kernel cache and dumps the JVM class archive
+# every local Spark driver maps (about 10 s less per job start).
+$(VENV)/.configured: $(VENV)/.installed .jars/.fetched mutuals/install.py mutuals/class_archive.py $(wildcard joins/*.py)
 	$(PY) -m mutuals.install --jars-dir $(ROOT)/.jars
 	$(PY) -m joins.warmup
+	$(PY) -m mutuals.class_archive
 	touch $@
 
 redis:
