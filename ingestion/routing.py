@@ -101,6 +101,21 @@ def classify_rows(rules: LandingRules, ds: str, lateness_days: int) -> Callable[
     return transform
 
 
+def routed_columns(rules: LandingRules) -> Callable[[DataFrame], DataFrame]:
+    """Only what the accepted and quarantined rows are built from, which is what gets cached: the typed
+    fields, the verdict, the file and line, and the raw line of a quarantined row only. An accepted
+    row's raw line (most of a landing file's bytes) and the untyped field strings would otherwise be
+    cached too, for nothing."""
+    def transform(classified: DataFrame) -> DataFrame:
+        is_quarantined = F.col("reason").isNotNull()
+        return classified.select(
+            "source_file", "line_number", F.when(is_quarantined, F.col("raw_line")).alias("raw_line"),
+            "reason", "bad_field", *[rule.name for rule in rules.fields],
+        )
+
+    return transform
+
+
 def accepted_rows(table: str) -> Callable[[DataFrame], DataFrame]:
     schema = spec(f"raw/{table}").schema
 
@@ -154,7 +169,8 @@ def ingest_table(spark: SparkSession, lake: Lake, table: str, ds: str, lateness_
     rules, fmt = RULES[table], LANDING_FORMATS[table]
     files = list_files(spark, landing_dir(lake.root, table, ds), f".{fmt}")
     lines, scanned = read_lines(spark, files, rules.header if fmt == "csv" else None)
-    classified = lines.transform(parse_lines(rules, fmt)).transform(classify_rows(rules, ds, lateness_days)).cache()
+    classified = (lines.transform(parse_lines(rules, fmt)).transform(classify_rows(rules, ds, lateness_days))
+                  .transform(routed_columns(rules)).cache())
     is_accepted = F.col("reason").isNull()
     totals = classified.agg(
         F.count(F.lit(1)).alias("read"),

@@ -6,9 +6,10 @@ For every landing table: read every line with its file and line number, parse it
 route each row to accepted or quarantined by the rules in `quality.landing_rules`, check that the counts
 balance (read = accepted + quarantined), and run the Great Expectations suite on the accepted rows
 (`ingestion.routing`).
-Only when every table passes are the partitions written, each with one atomic `replaceWhere` commit, and
-then the day is published (`meta/publications`, see `mutuals.lake`), last: a bad day publishes nothing,
-a crash between two commits leaves the day unpublished, and a re-run replaces that day and nothing else.
+Only when every table passes are the partitions written, each with one atomic `replaceWhere` commit (the
+commits run side by side, `DayRun.write_partitions_at_once`), and then the day is published
+(`meta/publications`, see `mutuals.lake`), last: a bad day publishes nothing, a crash between two commits
+leaves the day unpublished, and a re-run replaces that day and nothing else.
 Every table's landing folder for D must exist (a folder with only a `_SUCCESS` marker is an empty table),
 and a day with no data file in any table fails: a wrong `--lake` or a day not landed is not an empty day
 (`ingestion.landing.check_landed`).
@@ -41,17 +42,18 @@ def run(spark: SparkSession, args: argparse.Namespace) -> list[TableCounts]:
     for item in ingested:
         gate_accepted(item.counts.table, args.date, item.accepted, args.lateness_days)
     day = lake.day_run(spark, "ingest", [args.date])
-    for item in ingested:
-        table = item.counts.table
-        day.write_partition(item.accepted, f"raw/{table}", args.date)
-        day.write_partition(item.quarantined.select(*QUARANTINE.fieldNames()), f"quarantine/{table}", args.date)
-        item.cached.unpersist()
-        accepted, quarantined = (day.committed_rows(f"{layer}/{table}")[args.date]
-                                 for layer in ("raw", "quarantine"))
-        require_committed(item.counts, args.date, accepted, quarantined)
     counts = [item.counts for item in ingested]
     counts_df = spark.createDataFrame([asdict(c) for c in counts], spec("quarantine/ingest_counts").schema)
-    day.write_partition(counts_df, "quarantine/ingest_counts", args.date)
+    writes = [(counts_df, "quarantine/ingest_counts")]
+    for item in ingested:
+        writes += [(item.accepted, f"raw/{item.counts.table}"),
+                   (item.quarantined.select(*QUARANTINE.fieldNames()), f"quarantine/{item.counts.table}")]
+    day.write_partitions_at_once(writes, args.date)
+    for item in ingested:
+        item.cached.unpersist()
+        accepted, quarantined = (day.committed_rows(f"{layer}/{item.counts.table}")[args.date]
+                                 for layer in ("raw", "quarantine"))
+        require_committed(item.counts, args.date, accepted, quarantined)
     published = day.publish()
     emit_summary({"job": "ingest", "ds": args.date, "tables": [asdict(c) for c in counts],
                   "rows_in": sum(c.rows_read for c in counts), "run_id": published["run_id"]})

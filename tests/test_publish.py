@@ -132,3 +132,23 @@ def test_a_publication_or_retraction_by_another_lake_object_is_seen_by_the_next_
     writer.retract(spark, "graph", [D])
     assert reader.published_rows(spark, "graph/edges", D, D) == {}
     assert reader.publication(spark, "graph", D) is None
+
+
+def test_tables_written_at_once_are_each_committed_with_the_run_and_published_together(spark, tmp_path):
+    lake = ingested_path_lake(spark, tmp_path / "lake")
+    run_graph(lake, spark)
+    day = lake.day_run(spark, "graph", [D])
+    degrees = spark.createDataFrame([(1, 1, False), (2, 2, False), (3, 1, False)], spec("graph/degrees").schema)
+    with pytest.raises(IncompletePublication, match=r"^graph: a table is written twice at once"):
+        day.write_partitions_at_once([(half_written_edges(spark), "graph/edges"),
+                                      (half_written_edges(spark), "graph/edges")], D)
+    day.write_partitions_at_once([(half_written_edges(spark), "graph/edges"), (degrees, "graph/degrees")], D)
+    assert lake.publication(spark, "graph", D) is None  # written, not yet published
+    published = day.publish()
+    assert {key: entry["rows"] for key, entry in published["tables"].items()} == {
+        "graph/edges": {D: 2}, "graph/degrees": {D: 3}}
+    assert {key: entry["version"] for key, entry in published["tables"].items()} == {
+        "graph/edges": delta_version(spark, lake, "graph/edges"),
+        "graph/degrees": delta_version(spark, lake, "graph/degrees")}
+    assert sorted(lake.read_published(spark, "graph/degrees", D).select("member_id").collect()) == [
+        Row(member_id=1), Row(member_id=2), Row(member_id=3)]
