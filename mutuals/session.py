@@ -9,7 +9,7 @@ Where the master comes from, in order:
 3. the active profile's (`mutuals.profiles`): `local[*]` for `local`; none for `cluster`, whose master
    comes from spark-submit or Spark's own defaults.
 
-A driver JVM started here on a local master maps Spark's classes from a class-data-sharing archive that
+A driver JVM started here on a local or standalone master maps Spark's classes from a class-data-sharing archive that
 `make setup` dumps (`mutuals.class_archive`), which takes about 4 s off starting Spark and about 5 s
 off the first Delta read and write of every job, test session and `mutuals run` process.
 
@@ -129,6 +129,7 @@ def _env_conf() -> dict[str, str]:
 CLASS_ARCHIVE_NAME = "spark-classes.jsa"
 SPARK_CONF_DIR_ENV = "SPARK_CONF_DIR"
 NO_SPARK_CONF_DIR = "no-spark-conf-dir"
+CLASS_SHARING_MASTERS = ("local", "spark://")
 QUIET_CDS_LOGGING = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 
@@ -147,15 +148,17 @@ def spark_log_config() -> Path:
 def class_sharing_options(master: str | None, archive_option: str) -> str | None:
     """Java options that let the driver JVM about to start use (or dump) the class archive, or None.
 
-    Only for a local master and a `$SPARK_CONF_DIR` the user has not set: the JVM refuses a class path
+    Only for a local or standalone (`spark://`) master and a `$SPARK_CONF_DIR` the user has not set (YARN
+    and Kubernetes deployments keep their conf folder, as does a master left to spark-submit's or Spark's
+    defaults): the JVM refuses a class path
     holding a non-empty folder, and spark-submit puts the Spark conf folder first on it, so the JVM is
     launched with `$SPARK_CONF_DIR` pointing at a folder that does not exist (`without_spark_conf_dir`).
     Nothing is lost there: this session passes every setting of the venv's spark-defaults.conf itself, and
-    the log settings beside it are named by `-Dlog4j2.configurationFile`. A cluster profile keeps its conf
-    folder (its master may come from it). An archive that does not match this JVM and class path (a
-    reinstalled jar, another Java) is ignored by the JVM, which then loads every class as usual.
+    the log settings beside it are named by `-Dlog4j2.configurationFile`. An archive that does not match
+    this JVM and class path (a reinstalled jar, another Java) is ignored by the JVM, which then loads every
+    class as usual.
     """
-    if master is None or not master.startswith("local") or os.environ.get(SPARK_CONF_DIR_ENV):
+    if master is None or not master.startswith(CLASS_SHARING_MASTERS) or os.environ.get(SPARK_CONF_DIR_ENV):
         return None
     log_config = spark_log_config()
     logging = f"-Dlog4j2.configurationFile={log_config} " if log_config.exists() else ""

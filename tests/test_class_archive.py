@@ -49,12 +49,13 @@ def test_a_local_driver_maps_the_class_archive_and_reads_and_writes_delta(tmp_pa
     assert shown.get("conf_dir", "") == ""  # the launch-time SPARK_CONF_DIR does not outlive the launch
 
 
-def test_class_sharing_is_only_for_a_local_master_launched_here(monkeypatch):
+def test_class_sharing_is_only_for_a_local_or_standalone_master_named_here(monkeypatch):
     monkeypatch.delenv("SPARK_CONF_DIR", raising=False)
     option = "-XX:SharedArchiveFile=/x.jsa"
     assert option in session.class_sharing_options("local[*]", option)
-    assert session.class_sharing_options("spark://10.0.0.1:7077", option) is None
+    assert option in session.class_sharing_options("spark://10.0.0.1:7077", option)
     assert session.class_sharing_options("yarn", option) is None
+    assert session.class_sharing_options("k8s://https://10.0.0.1:6443", option) is None
     assert session.class_sharing_options(None, option) is None  # the master comes from spark-submit's conf
     monkeypatch.setenv("SPARK_CONF_DIR", "/etc/spark/conf")  # the user's own Spark conf folder is kept
     assert session.class_sharing_options("local[*]", option) is None
