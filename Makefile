@@ -33,7 +33,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 # Points the venv's spark-submit at our jars, warms the numba kernel cache and dumps the JVM class archive
-# every local Spark driver maps (about 10 s less per job start).
+# every local or standalone Spark driver maps (about 10 s less per job start).
 $(VENV)/.configured: $(VENV)/.installed .jars/.fetched mutuals/install.py mutuals/class_archive.py $(wildcard joins/*.py)
 	$(PY) -m mutuals.install --jars-dir $(ROOT)/.jars
 	$(PY) -m joins.warmup

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -62,7 +61,7 @@ def exercise(spark: SparkSession, folder: Path) -> None:
                  F.from_csv(F.lit("1,2"), "x STRING, y STRING").alias("c")).collect()
     assembled = VectorAssembler(inputCols=["member_id", "candidate_id"], outputCol="features").transform(pairs)
     LogisticRegression(maxIter=2).fit(assembled).transform(assembled).count()
-    _ = spark.createDataFrame([(1, "a")], "k long, v string").toPandas()
+    spark.createDataFrame([(1, "a")], "k long, v string").toPandas()
 
 
 def dump(target: Path) -> Path:
@@ -77,9 +76,6 @@ def dump(target: Path) -> Path:
     spark.stop()
     gateway_process.stdin.close()  # the JVM exits when its launcher's stdin closes, and dumps the archive then
     gateway_process.wait(timeout=JVM_EXIT_TIMEOUT_S)
-    deadline = time.monotonic() + JVM_EXIT_TIMEOUT_S
-    while not partial.exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
     if not partial.exists():
         raise SystemExit(f"the JVM wrote no class archive at {partial}")
     os.replace(partial, target)

@@ -15,16 +15,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import pyspark
-
-from mutuals.session import BASE_CONF, DELTA_CONF, PYSPARK_PYTHON_CONF
+from mutuals.session import BASE_CONF, DELTA_CONF, LOG_CONFIG_NAME, PYSPARK_PYTHON_CONF, spark_conf_dir
 
 
 def write_spark_defaults(jars_dir: Path) -> Path:
     jars = sorted(str(p) for p in jars_dir.resolve().glob("*.jar"))
     if not jars:
         raise SystemExit(f"no jars in {jars_dir}: run `mvn -q -B dependency:copy-dependencies` first")
-    conf_dir = Path(pyspark.__file__).parent / "conf"
+    conf_dir = spark_conf_dir()
     conf_dir.mkdir(exist_ok=True)
     lines = [f"spark.jars {','.join(jars)}"]
     lines += [f"{k} {v}" for k, v in {**DELTA_CONF, **BASE_CONF}.items() if k != "spark.driver.memory"]
@@ -46,7 +44,7 @@ appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
 
 
 def write_log_config(conf_dir: Path) -> Path:
-    target = conf_dir / "log4j2.properties"
+    target = conf_dir / LOG_CONFIG_NAME
     target.write_text(LOG4J2_PROPERTIES)
     return target
 

@@ -127,6 +127,7 @@ def _env_conf() -> dict[str, str]:
 
 
 CLASS_ARCHIVE_NAME = "spark-classes.jsa"
+LOG_CONFIG_NAME = "log4j2.properties"
 SPARK_CONF_DIR_ENV = "SPARK_CONF_DIR"
 NO_SPARK_CONF_DIR = "no-spark-conf-dir"
 CLASS_SHARING_MASTERS = ("local", "spark://")
@@ -138,11 +139,16 @@ def class_archive() -> Path:
     return jars_dir() / CLASS_ARCHIVE_NAME
 
 
-def spark_log_config() -> Path:
-    """The log4j2 settings `mutuals.install` writes into the venv's Spark conf folder."""
+def spark_conf_dir() -> Path:
+    """The venv's Spark conf folder, where `mutuals.install` writes spark-defaults.conf and the log settings."""
     import pyspark
 
-    return Path(pyspark.__file__).parent / "conf" / "log4j2.properties"
+    return Path(pyspark.__file__).parent / "conf"
+
+
+def spark_log_config() -> Path:
+    """The log4j2 settings `mutuals.install` writes into the venv's Spark conf folder."""
+    return spark_conf_dir() / LOG_CONFIG_NAME
 
 
 def class_sharing_options(master: str | None, archive_option: str) -> str | None:
@@ -150,9 +156,9 @@ def class_sharing_options(master: str | None, archive_option: str) -> str | None
 
     Only for a local or standalone (`spark://`) master and a `$SPARK_CONF_DIR` the user has not set (YARN
     and Kubernetes deployments keep their conf folder, as does a master left to spark-submit's or Spark's
-    defaults): the JVM refuses a class path
-    holding a non-empty folder, and spark-submit puts the Spark conf folder first on it, so the JVM is
-    launched with `$SPARK_CONF_DIR` pointing at a folder that does not exist (`without_spark_conf_dir`).
+    defaults): the JVM refuses a class path holding a non-empty folder, and spark-submit puts the Spark
+    conf folder first on it, so the JVM is launched with `$SPARK_CONF_DIR` pointing at a folder that does
+    not exist (`without_spark_conf_dir`).
     Nothing is lost there: this session passes every setting of the venv's spark-defaults.conf itself, and
     the log settings beside it are named by `-Dlog4j2.configurationFile`. An archive that does not match
     this JVM and class path (a reinstalled jar, another Java) is ignored by the JVM, which then loads every
@@ -237,11 +243,12 @@ def build_session(
     merged.update(_env_conf())
     merged.update(conf or {})
     merged[PYSPARK_PYTHON_CONF] = pin_worker_python(merged)
-    sharing = None
+    archive, archive_option = class_archive(), None
     if dump_classes_to is not None:
-        sharing = class_sharing_options(chosen, f"-XX:ArchiveClassesAtExit={dump_classes_to}")
-    elif class_archive().exists() and not launched_by_spark_submit():
-        sharing = class_sharing_options(chosen, f"-XX:SharedArchiveFile={class_archive()}")
+        archive_option = f"-XX:ArchiveClassesAtExit={dump_classes_to}"
+    elif archive.exists() and not launched_by_spark_submit():
+        archive_option = f"-XX:SharedArchiveFile={archive}"
+    sharing = class_sharing_options(chosen, archive_option) if archive_option else None
     if sharing:
         add_java_options(merged, sharing)
     for key, value in merged.items():
