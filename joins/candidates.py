@@ -121,22 +121,32 @@ def with_exact_common_connections(
     return transform
 
 
+SOURCE_BITS = "_sources"
+
+
+def _source_bit(source: str) -> int:
+    return 1 << SOURCES.index(source)
+
+
 def _flagged(rows: DataFrame, source: str, **features: str) -> DataFrame:
-    """One source's rows in the merge shape: member, candidate, one `_is_<source>` flag per source (only
-    its own set) and every source's feature column (only its own filled)."""
+    """One source's rows in the merge shape: member, candidate, `_sources` (a bit per source, only its
+    own set) and every source's feature column (only its own filled).
+
+    Why one bit mask and not a flag column per source: the merge of 25M pairs at 100k members is a hash
+    aggregation whose cost grows with the width of its buffer; one bitwise or replaces four maxes."""
     return rows.select(
         F.col(MEMBER).cast("long").alias(MEMBER), F.col(CANDIDATE).cast("long").alias(CANDIDATE),
-        *(F.lit(name == source).alias(f"_is_{name}") for name in SOURCES),
+        F.lit(_source_bit(source)).alias(SOURCE_BITS),
         *((F.col(features[name]) if name in features else F.lit(None)).cast(kind).alias(name)
           for name, kind in FEATURES.items()),
     )
 
 
 def _merged(rows: DataFrame) -> DataFrame:
-    """Rows in the merge shape -> one row per (member, candidate): a flag is set when any row sets it, and
-    each feature is its max (every source fills only its own, so the max is that source's value)."""
-    flags = [F.max(f"_is_{name}").alias(f"_is_{name}") for name in SOURCES]
-    return rows.groupBy(MEMBER, CANDIDATE).agg(*flags, *(F.max(name).alias(name) for name in FEATURES))
+    """Rows in the merge shape -> one row per (member, candidate): a source's bit is set when any row sets
+    it, and each feature is its max (every source fills only its own, so the max is that source's value)."""
+    return rows.groupBy(MEMBER, CANDIDATE).agg(F.bit_or(SOURCE_BITS).alias(SOURCE_BITS),
+                                               *(F.max(name).alias(name) for name in FEATURES))
 
 
 def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], DataFrame]:
@@ -154,24 +164,20 @@ def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], D
     return transform
 
 
-def _pairs_row(edges: DataFrame, degrees: DataFrame, csr: Csr | None) -> Callable[[DataFrame], DataFrame]:
-    """Merged rows -> the candidates/pairs schema: the sources as an array in canonical order, the exact
-    common count, and 0 for a feature no source filled."""
-
-    def transform(merged: DataFrame) -> DataFrame:
-        sources = F.array_compact(F.array(*(F.when(F.col(f"_is_{s}"), F.lit(s)) for s in SOURCES)))
-        return merged.transform(with_exact_common_connections(
-            edges, degrees, KNOWN_COMMON, csr=csr)).select(
-            F.col(MEMBER).cast("long").alias(MEMBER),
-            F.col(CANDIDATE).cast("long").alias(CANDIDATE),
-            sources.alias("sources"),
-            F.col(COMMON).cast("int").alias(COMMON),
-            F.coalesce(F.col(COWORKER_DAYS), F.lit(0)).cast("int").alias(COWORKER_DAYS),
-            F.coalesce(F.col(SCHOOLMATE_DAYS), F.lit(0)).cast("int").alias(SCHOOLMATE_DAYS),
-            F.coalesce(F.col(PPR_SCORE), F.lit(0.0)).cast("double").alias(PPR_SCORE),
-        )
-
-    return transform
+def _pairs_row(merged: DataFrame) -> DataFrame:
+    """Merged rows with their exact common count -> the candidates/pairs schema: the sources as an array
+    in canonical order, and 0 for a feature no source filled."""
+    is_proposed_by = {s: (F.col(SOURCE_BITS).bitwiseAND(_source_bit(s)) != 0) for s in SOURCES}
+    sources = F.array_compact(F.array(*(F.when(is_proposed_by[s], F.lit(s)) for s in SOURCES)))
+    return merged.select(
+        F.col(MEMBER).cast("long").alias(MEMBER),
+        F.col(CANDIDATE).cast("long").alias(CANDIDATE),
+        sources.alias("sources"),
+        F.col(COMMON).cast("int").alias(COMMON),
+        F.coalesce(F.col(COWORKER_DAYS), F.lit(0)).cast("int").alias(COWORKER_DAYS),
+        F.coalesce(F.col(SCHOOLMATE_DAYS), F.lit(0)).cast("int").alias(SCHOOLMATE_DAYS),
+        F.coalesce(F.col(PPR_SCORE), F.lit(0.0)).cast("double").alias(PPR_SCORE),
+    )
 
 
 def propose_candidates(
@@ -179,7 +185,7 @@ def propose_candidates(
     triangles: DataFrame | None = None, csr: Csr | None = None,
 ) -> DataFrame:
     """Triangle, co-worker and schoolmate candidates merged: one row per proposed (member, candidate) with
-    a flag per source and the sources' features (the merge shape of `_flagged`).
+    a bit per source and the sources' features (the merge shape of `_flagged`).
     positions/educations carry their landing `ds`; the caller has already dropped partitions after D.
     `triangles`: the triangle top K (member_id, candidate_id, common_connections) when the caller already
     has it exactly, e.g. from `joins.incremental`; otherwise it is closed here in full. Only the triangle
@@ -220,7 +226,11 @@ def complete_candidates(
 
     Only the cold members' rows are merged again, with their PPR rows; every other member's rows go
     through as `proposed` has them. `proposed` is read twice and `cold` three times (the walks and the
-    split of the proposals by a broadcast of the cold ids): the job persists both. `csr`: the graph's
+    split of the proposals by a broadcast of the cold ids): the job persists both. A warm row that the
+    triangle source proposed already carries its exact count and goes straight to the output; only the
+    other rows are counted (about 60% of them at 100k members), so the rows with a count never cross into
+    Python or the expansion joins. Splitting the cold rows the same way would run the walks twice, and
+    there are few of them. `csr`: the graph's
     CSR when the caller holds it (it fits a broadcast): the exact common counts intersect in it; without
     it they are counted by joins that never hold the graph in a task."""
     edges = _adjacency(edges)
@@ -233,8 +243,8 @@ def complete_candidates(
     warm_rows = proposed.join(cold_ids, on=MEMBER, how="left_anti")
     cold_rows = (proposed.join(cold_ids, on=MEMBER, how="left_semi")
                  .unionByName(_flagged(walked, "ppr", **{PPR_SCORE: PPR_SCORE})).transform(_merged))
-    return (
-        warm_rows.unionByName(cold_rows)
-        .transform(_pairs_row(edges, degrees, csr))
-        .select(*CANDIDATE_PAIRS.fieldNames())
-    )
+    has_count = F.col(KNOWN_COMMON).isNotNull()
+    counted = warm_rows.where(has_count).withColumn(COMMON, F.col(KNOWN_COMMON))
+    uncounted = (warm_rows.where(~has_count).unionByName(cold_rows)
+                 .transform(with_exact_common_connections(edges, degrees, KNOWN_COMMON, csr=csr)))
+    return counted.unionByName(uncounted).transform(_pairs_row).select(*CANDIDATE_PAIRS.fieldNames())

@@ -379,9 +379,14 @@ class Lake:
 
         A job looks publications up a dozen times before its first real stage (twice per input, and
         again for its inputs' row counts); each lookup as a Spark query costs about half a second on a
-        small machine. The table is small (a record per job and day), so it is read whole, as of its
-        newest version, and kept for as long as that is still the newest commit in its `_delta_log`: a
-        publication by this or any other process makes a new version and the next lookup reads again."""
+        small machine. The table is small (a record per job and day), so it is read whole and kept for
+        as long as the newest commit in its `_delta_log` is the one listed before the read: a publication
+        by this or any other process makes a new version and the next lookup reads again.
+
+        It is read as it is now, not `versionAsOf` the listed version: time travel makes Delta build a
+        second snapshot of the log, and this is the first query of every job, where each snapshot costs
+        seconds of a cold JVM. A publication that lands between the listing and the read is simply read
+        early; the records are never older than the version they are kept under."""
         table = self.path(PUBLICATIONS)
         versions = _commit_versions(table)
         if not versions:
@@ -389,7 +394,7 @@ class Lake:
         cached = _PUBLICATION_RECORDS.get(table)
         if cached is not None and cached[0] == versions[0]:
             return cached[1]
-        frame = spark.read.format("delta").option("versionAsOf", versions[0]).load(table)
+        frame = spark.read.format("delta").load(table)
         records = tuple(row.asDict(recursive=True) for row in frame.collect())
         _PUBLICATION_RECORDS[table] = (versions[0], records)
         return records

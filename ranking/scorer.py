@@ -50,9 +50,27 @@ def connected_pairs(edges: DataFrame) -> DataFrame:
     return edges.select(F.col("src").cast("long").alias(MEMBER), F.col("dst").cast("long").alias(CANDIDATE))
 
 
+# What one excluded pair costs in a broadcast hash relation (two long keys, row and map overhead), and
+# the largest relation the exclusions are broadcast as.
+BROADCAST_BYTES_PER_PAIR = 48
+DEFAULT_EXCLUSION_BROADCAST_BYTES = 256 * 1024 * 1024
+
+
+def broadcast_when_small(pairs: DataFrame, rows: int,
+                         limit_bytes: int = DEFAULT_EXCLUSION_BROADCAST_BYTES) -> DataFrame:
+    """`pairs` marked for a broadcast join when its `rows` fit `limit_bytes`, else as it is.
+
+    Why: an anti-join of the scored pairs against a broadcast relation keeps them where they are, so the
+    top K's window shuffles them once, by member; a shuffled join would first shuffle all of them by
+    (member, candidate) and the window again by member. Past the limit (a graph of millions of members)
+    the join shuffles, and scales."""
+    return F.broadcast(pairs) if rows * BROADCAST_BYTES_PER_PAIR <= limit_bytes else pairs
+
+
 def top_k_by_score(top_k: int, model_version: str,
                    excluded: Sequence[DataFrame]) -> Callable[[DataFrame], DataFrame]:
-    """Scored features/pairs rows (with `score`) -> recs/topk rows, excluded pairs removed."""
+    """Scored features/pairs rows (with `score`) -> recs/topk rows, excluded pairs removed (each of
+    `excluded` is joined as given: `broadcast_when_small` marks the ones to broadcast)."""
     require_top_k(top_k)
 
     def transform(scored: DataFrame) -> DataFrame:

@@ -7,9 +7,10 @@ Why not one Spark window per source: each window sorts and buffers every member'
 sources cost four sorts of the whole candidate set (the largest cost of the features job at 100k members:
 about 150 s of task time for 25M pairs). Here the rows are shuffled by member and sorted once
 (`by_member`); `whole_members` regroups the Arrow batches that reach Python so that no member's rows are
-split between two chunks, and `source_rank_arrays` ranks a chunk with one numpy lexsort per source. Ties
-and order are exactly the window's: key descending (NaN first, as Spark sorts it above every number),
-then candidate_id ascending; the key columns are non-null in candidates/pairs.
+split between two chunks, and `source_rank_arrays` ranks a chunk with a numba kernel that sorts each
+member's rows on their own (`joins.rank_kernel`). Ties and order are exactly the window's: key descending
+(NaN first, as Spark sorts it above every number), then candidate_id ascending; the key columns are
+non-null in candidates/pairs.
 """
 
 from __future__ import annotations
@@ -75,38 +76,19 @@ def proposed_by(sources: pa.ChunkedArray | pa.Array, source: str) -> np.ndarray:
     return flags
 
 
-def descending_keys(key: np.ndarray) -> list[np.ndarray]:
-    """lexsort keys (least significant first) that order `key` descending, with NaN above every number."""
-    if np.issubdtype(key.dtype, np.floating):
-        is_nan = np.isnan(key)
-        return [np.where(is_nan, 0.0, -key), ~is_nan]
-    return [-key.astype(np.int64)]
-
-
-def source_rank(member: np.ndarray, candidate: np.ndarray, proposed: np.ndarray, key: np.ndarray
-                ) -> np.ndarray:
-    """1-based rank of each proposed row among its member's proposed rows (key desc, candidate asc);
-    0 for a row that was not proposed. Every row of a member must be in these arrays."""
-    n = member.shape[0]
-    order = np.lexsort([candidate, *descending_keys(key), ~proposed, member])
-    sorted_member = member[order]
-    first_of_member = np.searchsorted(sorted_member, sorted_member, side="left")
-    ranks = np.empty(n, dtype=np.int32)
-    ranks[order] = np.arange(n, dtype=np.int32) - first_of_member.astype(np.int32) + 1
-    return np.where(proposed, ranks, 0).astype(np.int32)
-
-
 def source_rank_arrays(columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> dict[str, pa.Array]:
-    """RANK_COLUMNS (nullable int32) of the columns of a chunk that holds every row of its members."""
-    member = _numpy(columns[MEMBER])
-    candidate = _numpy(columns[CANDIDATE])
-    out: dict[str, pa.Array] = {}
-    for source in FEATURE_SOURCES:
-        proposed = proposed_by(columns[SOURCES], source)
-        key = _numpy(columns[RANK_KEYS[source]])
-        ranks = source_rank(member, candidate, proposed, key)
-        out[f"{source}_rank"] = pa.array(ranks, type=pa.int32(), mask=~proposed)
-    return out
+    """RANK_COLUMNS (nullable int32) of the columns of a chunk that holds every row of its members, each
+    member's rows next to each other (`joins.rank_kernel`)."""
+    from joins.rank_kernel import member_source_ranks  # numba loads where the kernel runs
+
+    # Copies: Arrow's zero-copy arrays are read-only, a type the kernel's setup-time cache does not hold.
+    member = np.array(_numpy(columns[MEMBER]), dtype=np.int64)
+    candidate = np.array(_numpy(columns[CANDIDATE]), dtype=np.int64)
+    proposed = np.stack([proposed_by(columns[SOURCES], source) for source in FEATURE_SOURCES])
+    keys = np.stack([_numpy(columns[RANK_KEYS[source]]).astype(np.float64) for source in FEATURE_SOURCES])
+    ranks = member_source_ranks(member, candidate, proposed, keys)
+    return {f"{source}_rank": pa.array(ranks[s], type=pa.int32(), mask=~proposed[s])
+            for s, source in enumerate(FEATURE_SOURCES)}
 
 
 def _numpy(values: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:

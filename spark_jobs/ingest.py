@@ -2,10 +2,10 @@
 
     spark-submit spark_jobs/ingest.py --date D --lake ROOT      (or: mutuals run ingest ...)
 
-For every landing table: read every line with its file and line number, parse it (CSV or JSON Lines),
-route each row to accepted or quarantined by the rules in `quality.landing_rules`, check that the counts
-balance (read = accepted + quarantined), and run the Great Expectations suite on the accepted rows
-(`ingestion.routing`).
+For every landing table (three at a time, `read_tables_at_once`): read every line with its file and line
+number, parse it (CSV or JSON Lines), route each row to accepted or quarantined by the rules in
+`quality.landing_rules`, check that the counts balance (read = accepted + quarantined), and run the Great
+Expectations suite on the accepted rows (`ingestion.routing`).
 Only when every table passes are the partitions written, each with one atomic `replaceWhere` commit (the
 commits run side by side, `DayRun.write_partitions_at_once`), and then the day is published
 (`meta/publications`, see `mutuals.lake`), last: a bad day publishes nothing, a crash between two commits
@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 from pyspark.sql import SparkSession
 
 from ingestion.landing import check_landed
-from ingestion.routing import TableCounts, gate_accepted, ingest_table, require_committed
+from ingestion.routing import IngestedTable, TableCounts, gate_accepted, ingest_table, require_committed
 from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
@@ -34,11 +35,26 @@ from mutuals.ledger import emit_summary
 from mutuals.tables import QUARANTINE, spec
 from quality.landing_rules import DEFAULT_ALLOWED_LATENESS_DAYS, RULES
 
+READ_THREADS = 3
+
+
+def read_tables_at_once(spark: SparkSession, lake: Lake, args: argparse.Namespace,
+                        threads: int = READ_THREADS) -> list[IngestedTable]:
+    """Every landing table read, routed, cached and counted, in RULES order, `threads` tables at a time.
+
+    Why side by side: a small table's read is mostly driver-side work (listing, planning, a one- or
+    two-task stage) while the executors idle, and the events table's parse keeps both cores busy for
+    longer than all the others together; one after another, the six reads took about 50 s at 100k
+    members. The first failing table in RULES order raises, as it would one after another."""
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="ingest-read") as pool:
+        reads = [pool.submit(ingest_table, spark, lake, table, args.date, args.lateness_days) for table in RULES]
+    return [read.result() for read in reads]
+
 
 def run(spark: SparkSession, args: argparse.Namespace) -> list[TableCounts]:
     lake = Lake(args.lake)
     check_landed(spark, lake.root, args.date)
-    ingested = [ingest_table(spark, lake, t, args.date, args.lateness_days) for t in RULES]
+    ingested = read_tables_at_once(spark, lake, args)
     for item in ingested:
         gate_accepted(item.counts.table, args.date, item.accepted, args.lateness_days)
     day = lake.day_run(spark, "ingest", [args.date])

@@ -27,7 +27,13 @@ from mutuals.ledger import emit_summary
 from ranking import registry
 from ranking.heuristic import DEFAULT_TOP_K
 from ranking.heuristic import MODEL_VERSION as HEURISTIC
-from ranking.scorer import connected_pairs, recent_action_window, recently_acted_pairs, top_k_by_score
+from ranking.scorer import (
+    broadcast_when_small,
+    connected_pairs,
+    recent_action_window,
+    recently_acted_pairs,
+    top_k_by_score,
+)
 from ranking.training import heuristic_scores, model_scores
 
 
@@ -58,9 +64,13 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     first, last = recent_action_window(args.date)
     events = lake.read_published_range(spark, "raw/events", first, last, required=[args.date])
     scored, version = scored_pairs(spark, lake, features, args)
-    excluded = [connected_pairs(edges), recently_acted_pairs(events, args.date)]
+    acted = recently_acted_pairs(events, args.date).persist()
+    edge_rows = lake.published_rows(spark, "graph/edges", args.date, args.date)[args.date]
+    excluded = [broadcast_when_small(connected_pairs(edges), edge_rows),
+                broadcast_when_small(acted, acted.count())]
     day = lake.day_run(spark, "recs", [args.date])
     day.write_partition(scored.transform(top_k_by_score(args.top_k, version, excluded)), "recs/topk", args.date)
+    acted.unpersist()
     published = day.publish()
     written = lake.read(spark, "recs/topk", args.date)
     summary = {"job": "recs", "ds": args.date, "rows": published["tables"]["recs/topk"]["rows"][args.date],

@@ -21,6 +21,7 @@ from mutuals.errors import UsageError
 from mutuals.lake import Lake, UnpublishedPartition
 from mutuals.tables import CANDIDATE_PAIRS, EDUCATIONS, EVENTS, FEATURES_PAIRS, GRAPH_DEGREES, GRAPH_EDGES, POSITIONS
 from ranking.heuristic import top_k_recommendations
+from ranking.scorer import broadcast_when_small, top_k_by_score
 from spark_jobs import candidates, recs
 
 D = "2024-06-30"
@@ -157,6 +158,24 @@ def test_recs_ordering_and_tie_breaks(spark):
     assertDataFrameEqual(result, expected, rtol=1e-12, atol=0.0)
 
 
+def test_excluded_pairs_are_removed_whether_broadcast_or_shuffled(spark):
+    """Member 1's best three candidates are 10 (connected), 11 (dismissed) and 12: with K = 2 the top two
+    left are 12 and 13, whether the exclusions are broadcast (they fit) or joined by a shuffle (they do
+    not fit a zero-byte limit)."""
+    scored = spark.createDataFrame(
+        [(1, c, ["triangle"], 9 - i, 0, 0, 0.0, float(9 - i)) for i, c in enumerate([10, 11, 12, 13, 14])],
+        "member_id long, candidate_id long, sources array<string>, common_connections int, "
+        "coworker_overlap_days int, schoolmate_overlap_days int, ppr_score double, score double")
+    connected = spark.createDataFrame([(1, 10)], "member_id long, candidate_id long")
+    acted = spark.createDataFrame([(1, 11)], "member_id long, candidate_id long")
+    for limit_bytes, is_broadcast in ((1 << 20, True), (0, False)):
+        excluded = [broadcast_when_small(pairs, 1, limit_bytes) for pairs in (connected, acted)]
+        hints = [str(pairs._jdf.queryExecution().analyzed()).lower().count("broadcast") for pairs in excluded]
+        assert all(bool(h) == is_broadcast for h in hints)
+        top = scored.transform(top_k_by_score(2, "m", excluded)).select("candidate_id", "rank").collect()
+        assert sorted((r.rank, r.candidate_id) for r in top) == [(1, 12), (2, 13)]
+
+
 def test_candidates_read_the_published_degrees_of_the_graph(spark, tmp_path):
     """graph/edges of D is published but graph/degrees is not: candidates fails naming it and writes nothing."""
     lake = Lake(str(tmp_path))
@@ -207,11 +226,12 @@ def test_the_merge_reads_the_persisted_proposals_instead_of_running_every_source
         merged = complete_candidates(edges, degrees, proposed, cold, options)
         plan = merged._jdf.queryExecution().optimizedPlan().toString()
         # every read of the proposals and of the cold members is a read of a persisted copy: the
-        # proposals twice (the rows of warm members, the rows of cold ones merged again with their PPR
-        # rows), the cold members three times (the seeds of the walks, and the split of the proposals),
-        # each printing its own cached plan, which reads the persisted proposals once: 2 + 3 x 2
-        assert plan.count("InMemoryRelation") == 8
-        assert plan.count("MapInArrow") == 5  # the triangle kernel, once inside each cached plan printed
+        # proposals three times (the warm members' rows with a triangle count, those without, the rows
+        # of cold members merged again with their PPR rows), the cold members four times (the seeds of
+        # the walks, and the three splits of the proposals), each printing its own cached plan, which
+        # reads the persisted proposals once: 3 + 4 x 2
+        assert plan.count("InMemoryRelation") == 11
+        assert plan.count("MapInArrow") == 7  # the triangle kernel, once inside each cached plan printed
     finally:
         cold.unpersist()
         proposed.unpersist()

@@ -15,6 +15,7 @@ from ingestion.routing import LandingSuiteFailed, gate_accepted
 from mutuals.errors import GateFailed
 from mutuals.lake import Lake
 from mutuals.tables import LANDING_SCHEMAS, spec, tables_written_by
+from quality.landing_rules import RULES
 from spark_jobs import ingest
 from tests.landing_files import write_landing
 
@@ -167,6 +168,17 @@ def test_non_utf8_file_fails_naming_the_file(spark, tmp_path):
     mark_empty(tmp_path, DS, *others("events"))
     with pytest.raises(LandingFileError, match=r"events/ds=2026-01-02/part-00000\.jsonl: not valid UTF-8"):
         _run(spark, tmp_path)
+
+
+def test_with_two_bad_tables_read_side_by_side_the_first_in_table_order_is_the_error(spark, tmp_path):
+    assert list(RULES).index("connections") < list(RULES).index("events")
+    write_landing(tmp_path, "events", DS, [], raw=b'{"event_id": "\xff\xfe"}\n')
+    write_landing(tmp_path, "connections", DS, ["src,target,connected_at", "1,2,2026-01-02T00:00:00Z"],
+                  header=False)
+    mark_empty(tmp_path, DS, *others("events", "connections"))
+    with pytest.raises(LandingFileError, match=r"connections/ds=2026-01-02/part-00000\.csv.*wrong header"):
+        _run(spark, tmp_path)
+    assert not Lake(str(tmp_path)).exists(spark, "raw/members")
 
 
 def test_the_day_is_published_last_with_every_table_and_its_rows(spark, crafted_lake):

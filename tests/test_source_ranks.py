@@ -1,5 +1,5 @@
-"""Source ranks in one pass: member-sorted Arrow batches regrouped into whole members, ranked by numpy
-lexsort, against a plain-Python sort of each member's proposals (key descending with NaN first, as Spark
+"""Source ranks in one pass: member-sorted Arrow batches regrouped into whole members, ranked by the numba
+kernel, against a plain-Python sort of each member's proposals (key descending with NaN first, as Spark
 sorts it; ties by candidate_id ascending)."""
 
 from __future__ import annotations
@@ -7,12 +7,11 @@ from __future__ import annotations
 import math
 import random
 
-import numpy as np
 import pyarrow as pa
 
 from mutuals.tables import FEATURE_SOURCES
 from ranking.pair_features import with_ranks_and_graph
-from ranking.source_ranks import RANK_KEYS, proposed_by, source_rank, whole_members
+from ranking.source_ranks import RANK_KEYS, proposed_by, source_rank_arrays, whole_members
 
 
 def python_ranks(rows: list[dict], source: str) -> dict[tuple[int, int], int | None]:
@@ -49,20 +48,26 @@ def random_pairs(seed: int, members: int, most_candidates: int) -> list[dict]:
     return rows
 
 
-def test_source_rank_matches_a_plain_sort_with_ties_and_nan():
+def test_source_ranks_match_a_plain_sort_with_ties_and_nan():
     rows = random_pairs(seed=3, members=30, most_candidates=25)
     rows.sort(key=lambda r: r["member_id"])
-    member = np.array([r["member_id"] for r in rows])
-    candidate = np.array([r["candidate_id"] for r in rows])
-    sources = pa.array([r["sources"] for r in rows], type=pa.list_(pa.string()))
+    columns = {name: pa.array([r[name] for r in rows]) for name in rows[0]}
+    found = source_rank_arrays(columns)
     for source in FEATURE_SOURCES:
-        key = np.array([r[RANK_KEYS[source]] for r in rows])
-        proposed = proposed_by(sources, source)
+        proposed = proposed_by(columns["sources"], source)
         assert proposed.tolist() == [source in r["sources"] for r in rows]
-        found = source_rank(member, candidate, proposed, key)
         expected = python_ranks(rows, source)
-        assert [int(v) if p else None for v, p in zip(found, proposed, strict=True)] == [
-            expected[(r["member_id"], r["candidate_id"])] for r in rows]
+        assert found[f"{source}_rank"].to_pylist() == [expected[(r["member_id"], r["candidate_id"])] for r in rows]
+
+
+def test_a_member_s_rows_need_only_be_next_to_each_other_not_sorted():
+    rows = random_pairs(seed=5, members=12, most_candidates=20)
+    rows.sort(key=lambda r: (-(r["member_id"] % 5), r["member_id"], -r["candidate_id"]))
+    columns = {name: pa.array([r[name] for r in rows]) for name in rows[0]}
+    found = source_rank_arrays(columns)
+    for source in FEATURE_SOURCES:
+        expected = python_ranks(rows, source)
+        assert found[f"{source}_rank"].to_pylist() == [expected[(r["member_id"], r["candidate_id"])] for r in rows]
 
 
 def test_whole_members_never_splits_a_member_and_keeps_every_row():
