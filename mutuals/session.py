@@ -28,6 +28,7 @@ nodes do not have the driver's interpreter at the same path, set `spark.pyspark.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -171,6 +172,22 @@ def class_sharing_options(master: str | None, archive_option: str) -> str | None
     return f"{logging}{archive_option} {QUIET_CDS_LOGGING}"
 
 
+THROUGHPUT_GC = "-XX:+UseParallelGC"
+
+
+def local_gc_options(master: str | None, java_options: str) -> str | None:
+    """The garbage collector for a driver that runs every task itself (a local master), or None.
+
+    Why the throughput collector: a local driver is a batch process on a few cores, where G1's concurrent
+    threads and write barriers take cores from the tasks; on this 2-core machine the recs job at 100k
+    members ran 10% faster with it (A/B, same lake). Pause times do not matter to a batch job. A cluster
+    driver only plans, and executors keep their own settings; options that already choose a collector
+    win (the JVM refuses two)."""
+    if master is None or not master.startswith("local") or re.search(r"-XX:\+Use\w*GC\b", java_options):
+        return None
+    return THROUGHPUT_GC
+
+
 def add_java_options(merged: dict[str, str], options: str) -> None:
     merged[DRIVER_JAVA_OPTIONS] = f"{merged.get(DRIVER_JAVA_OPTIONS, '')} {options}".strip()
 
@@ -243,6 +260,9 @@ def build_session(
     merged.update(_env_conf())
     merged.update(conf or {})
     merged[PYSPARK_PYTHON_CONF] = pin_worker_python(merged)
+    gc = local_gc_options(chosen, merged.get(DRIVER_JAVA_OPTIONS, ""))
+    if gc and not launched_by_spark_submit():
+        add_java_options(merged, gc)
     archive, archive_option = class_archive(), None
     if dump_classes_to is not None:
         archive_option = f"-XX:ArchiveClassesAtExit={dump_classes_to}"

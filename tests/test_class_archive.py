@@ -1,4 +1,5 @@
-"""The JVM class archive `make setup` dumps: a local driver maps it, nothing else changes.
+"""The JVM class archive `make setup` dumps: a local driver maps it, nothing else changes; and the local
+driver's garbage collector.
 
 The first test starts a driver with `-Xshare:on`, under which the JVM refuses to start unless it maps the
 archive it is given: so the session starts only if the archive matches the class path jobs run with.
@@ -23,6 +24,8 @@ SHOW_SHARING = (
     "    jvm.java.lang.Class.forName('com.sun.management.HotSpotDiagnosticMXBean'))\n"
     "print('archive', bean.getVMOption('SharedArchiveFile').getValue())\n"
     "print('conf_dir', os.environ.get('SPARK_CONF_DIR', ''))\n"
+    "beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()\n"
+    "print('gc', ','.join(sorted(beans[i].getName() for i in range(beans.size()))))\n"
     "print('delta', spark.range(3).write.format('delta').save(os.environ['PROBE_TABLE']) or "
     "spark.read.format('delta').load(os.environ['PROBE_TABLE']).count())\n"
 )
@@ -47,6 +50,16 @@ def test_a_local_driver_maps_the_class_archive_and_reads_and_writes_delta(tmp_pa
     assert shown["archive"] == str(session.class_archive())
     assert shown["delta"] == "3"
     assert shown.get("conf_dir", "") == ""  # the launch-time SPARK_CONF_DIR does not outlive the launch
+    assert shown["gc"] == "PS MarkSweep,PS Scavenge"  # the throughput collector, with the archive mapped
+
+
+def test_a_local_driver_gets_the_throughput_collector_unless_its_options_choose_one():
+    assert session.local_gc_options("local[*]", "-Duser.timezone=UTC") == "-XX:+UseParallelGC"
+    assert session.local_gc_options("local[2]", "-Duser.timezone=UTC -XX:+UseG1GC") is None
+    assert session.local_gc_options("local[*]", "-XX:+UseZGC -Xmx4g") is None
+    assert session.local_gc_options("spark://10.0.0.1:7077", "") is None  # a cluster driver only plans
+    assert session.local_gc_options("yarn", "") is None
+    assert session.local_gc_options(None, "") is None
 
 
 def test_class_sharing_is_only_for_a_local_or_standalone_master_named_here(monkeypatch):
