@@ -225,8 +225,9 @@ def complete_candidates(
     the candidates/pairs rows.
 
     Only the cold members' rows are merged again, with their PPR rows; every other member's rows go
-    through as `proposed` has them. `proposed` is read twice and `cold` three times (the walks and the
-    split of the proposals by a broadcast of the cold ids): the job persists both. A warm row that the
+    through as `proposed` has them. `proposed` is read three times (the warm rows with a triangle count,
+    those without, the cold rows) and `cold` four times (the walks and those three splits of the proposals
+    by a broadcast of the cold ids): the job persists both. A warm row that the
     triangle source proposed already carries its exact count and goes straight to the output; only the
     other rows are counted (about 60% of them at 100k members), so the rows with a count never cross into
     Python or the expansion joins. Splitting the cold rows the same way would run the walks twice, and

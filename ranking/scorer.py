@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from joins.naive import require_top_k
+from joins.pair_graph import DEFAULT_BROADCAST_LIMIT_BYTES
 from mutuals.checks import require_columns
 from mutuals.tables import DS, RECS_TOPK
 
@@ -50,15 +51,14 @@ def connected_pairs(edges: DataFrame) -> DataFrame:
     return edges.select(F.col("src").cast("long").alias(MEMBER), F.col("dst").cast("long").alias(CANDIDATE))
 
 
-# What one excluded pair costs in a broadcast hash relation (two long keys, row and map overhead), and
-# the largest relation the exclusions are broadcast as.
+# What one excluded pair costs in a broadcast hash relation (two long keys, row and map overhead).
 BROADCAST_BYTES_PER_PAIR = 48
-DEFAULT_EXCLUSION_BROADCAST_BYTES = 256 * 1024 * 1024
 
 
 def broadcast_when_small(pairs: DataFrame, rows: int,
-                         limit_bytes: int = DEFAULT_EXCLUSION_BROADCAST_BYTES) -> DataFrame:
-    """`pairs` marked for a broadcast join when its `rows` fit `limit_bytes`, else as it is.
+                         limit_bytes: int = DEFAULT_BROADCAST_LIMIT_BYTES) -> DataFrame:
+    """`pairs` marked for a broadcast join when its `rows` fit `limit_bytes` (by default the same budget as
+    a broadcast graph), else as it is.
 
     Why: an anti-join of the scored pairs against a broadcast relation keeps them where they are, so the
     top K's window shuffles them once, by member; a shuffled join would first shuffle all of them by

@@ -66,11 +66,14 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     scored, version = scored_pairs(spark, lake, features, args)
     acted = recently_acted_pairs(events, args.date).persist()
     edge_rows = lake.published_rows(spark, "graph/edges", args.date, args.date)[args.date]
-    excluded = [broadcast_when_small(connected_pairs(edges), edge_rows),
-                broadcast_when_small(acted, acted.count())]
     day = lake.day_run(spark, "recs", [args.date])
-    day.write_partition(scored.transform(top_k_by_score(args.top_k, version, excluded)), "recs/topk", args.date)
-    acted.unpersist()
+    try:
+        excluded = [broadcast_when_small(connected_pairs(edges), edge_rows),
+                    broadcast_when_small(acted, acted.count())]
+        top = scored.transform(top_k_by_score(args.top_k, version, excluded))
+        day.write_partition(top, "recs/topk", args.date)
+    finally:
+        acted.unpersist()
     published = day.publish()
     written = lake.read(spark, "recs/topk", args.date)
     summary = {"job": "recs", "ds": args.date, "rows": published["tables"]["recs/topk"]["rows"][args.date],
