@@ -451,13 +451,23 @@ class Lake:
 
     def version(self, spark: SparkSession, key: str) -> int:
         """The table's latest Delta version (its newest commit file)."""
-        for version, _ in _newest_commit_infos(self.path(key), 1):
+        for version in _commit_versions(self.path(key))[:1]:
             return version
         raise MissingTable(f"{key}: no Delta commit under {self.path(key)}/_delta_log")
 
     def retract(self, spark: SparkSession, job: str, days: Sequence[str]) -> None:
-        """Delete `job`'s publication of `days`: from now on readers treat those days as unpublished."""
+        """Delete `job`'s publication of `days`: from now on readers treat those days as unpublished.
+
+        Days the job has not published (the first run of a day, every scheduled run) are unpublished
+        already, so there is nothing to commit: the records are looked up as of the table's newest commit
+        instead, which a job has read anyway. A DELETE commit costs a second or two of driver time and
+        makes every later access to the table build a new snapshot. A run of the same job and days that
+        publishes between this lookup and the caller's first write is not retracted; two such runs
+        already conflict on the tables they both replace."""
         if not self.exists(spark, PUBLICATIONS):
+            return
+        wanted = set(days)
+        if not any(r[JOB] == job and r[DS] in wanted for r in self._publication_records(spark)):
             return
         predicate = _publication_predicate(job, days)
         try:
@@ -477,17 +487,19 @@ class Lake:
         found = {r[DS]: int(r["rows"]) for r in counts}
         return {d: found.get(d, 0) for d in days}
 
-    def _commit_of(self, spark: SparkSession, key: str, run_id: str) -> tuple[int, int | None] | None:
-        """(version, rows written) of the newest commit of `key` tagged with `run_id`; None when the write
-        committed nothing (Delta skips an empty overwrite of partitions that were already empty).
+    def _commit_of(self, spark: SparkSession, key: str, run_id: str
+                   ) -> tuple[int, dict[str, int] | None] | None:
+        """(version, rows it added per `ds`) of the newest commit of `key` tagged with `run_id`; None when
+        the write committed nothing (Delta skips an empty overwrite of partitions that were already empty).
+        The rows are None when a file the commit added has no record count in its statistics.
 
-        Read from the newest commit files of the table's `_delta_log` (the protocol's `commitInfo`
-        action), not through `DeltaTable.history`: that builds a DataFrame and runs a Spark job per table,
-        about a second each on a small machine, for a few lines of JSON."""
-        for version, info in _newest_commit_infos(self.path(key), HISTORY_DEPTH):
+        Read from the newest commit files of the table's `_delta_log` (the protocol's `commitInfo` and
+        `add` actions), not through `DeltaTable.history` or a count of the table: each of those builds a
+        DataFrame and runs Spark jobs, about a second each on a small machine, for a few lines of JSON."""
+        for version, actions in _newest_commits(self.path(key), HISTORY_DEPTH):
+            info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
             if info.get("userMetadata") == run_id:
-                rows = (info.get("operationMetrics") or {}).get("numOutputRows")
-                return version, int(rows) if rows is not None else None
+                return version, _rows_added_per_day(actions)
         return None
 
     def _write_publication(self, spark: SparkSession, job: str, days: Sequence[str],
@@ -540,10 +552,11 @@ class DayRun:
         self.lake.write_partitions(df, key, self.days, self.run_id)
         self._wrote(key)
 
-    def write_partitions_at_once(self, writes: Sequence[tuple[DataFrame, str]], ds: str,
+    def write_partitions_at_once(self, writes: Sequence[tuple[DataFrame, str]], ds: str | None,
                                  threads: int = WRITE_THREADS) -> None:
         """Replace partition ds=`ds` of several tables, one atomic commit each, the commits running side by
-        side in `threads` driver threads (Spark runs jobs of different threads concurrently).
+        side in `threads` driver threads (Spark runs jobs of different threads concurrently). With `ds`
+        None the frames carry their `ds` and every day of the run is replaced, as `write_partitions` does.
 
         Why: a small table's commit is mostly driver-side waiting (its Delta log listed, its commit file
         written, its checkpoint and checksum), a second or more each, while the executors idle; one
@@ -554,18 +567,19 @@ class DayRun:
         if len(set(keys)) != len(keys):
             raise IncompletePublication(f"{self.job}: a table is written twice at once: {keys}")
         for key in keys:
-            self._before_write(key, [ds])
+            self._before_write(key, self.days if ds is None else [ds])
         with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix=f"{self.job}-write") as pool:
-            commits = [pool.submit(self.lake.write_partition, df, key, ds, self.run_id) for df, key in writes]
+            commits = [pool.submit(self.lake.write_partitions, df, key, self.days, self.run_id) if ds is None
+                       else pool.submit(self.lake.write_partition, df, key, ds, self.run_id) for df, key in writes]
         for commit in commits:
             commit.result()
         for key in keys:
             self._wrote(key)
 
     def committed_rows(self, key: str) -> dict[str, int]:
-        """Rows per day of `key` as this run committed them: the commit's own row count when one day was
-        written (no re-read of the table), a count of the committed partitions otherwise. The publication
-        records the same figures."""
+        """Rows per day of `key` as this run committed them: the record counts of the files its commit
+        added, per day, from the commit file (no re-read of the table); a count of the committed
+        partitions only when a file has no record count. The publication records the same figures."""
         if key not in self.written:
             raise IncompletePublication(f"{self.job}: {key} has not been written by this run")
         if key not in self._entries:
@@ -603,11 +617,11 @@ class DayRun:
         """The table's commit of this run (or, when the write committed nothing, the version it left
         standing) and its rows per day."""
         commit = self.lake._commit_of(self.spark, key, self.run_id)
-        version, rows = commit if commit is not None else (self.lake.version(self.spark, key), None)
-        if rows is None or len(self.days) > 1:
+        version, added = commit if commit is not None else (self.lake.version(self.spark, key), None)
+        if added is None:
             per_day = self.lake._rows_per_day(self.spark, key, self.days)
         else:
-            per_day = {self.days[0]: rows}
+            per_day = {day: added.get(day, 0) for day in self.days}
         return PublishedTable(key, version, per_day)
 
 
@@ -627,17 +641,29 @@ def _commit_versions(table_uri: str) -> list[int]:
                   reverse=True)
 
 
-def _newest_commit_infos(table_uri: str, depth: int) -> Iterator[tuple[int, dict]]:
-    """(version, commitInfo) of the table's newest `depth` commits, newest first."""
+def _newest_commits(table_uri: str, depth: int) -> Iterator[tuple[int, list[dict]]]:
+    """(version, actions) of the table's newest `depth` commits, newest first."""
     log = join_uri(table_uri, "_delta_log")
     for version in _commit_versions(table_uri)[:depth]:
         with open_input(join_uri(log, f"{version:020d}.json")) as commit:
             text = commit.read()  # whole: a pyarrow input file (a URI lake) has no line iteration
-        for line in text.splitlines():
-            action = json.loads(line) if line.strip() else {}
-            if "commitInfo" in action:
-                yield version, action["commitInfo"]
-                break
+        yield version, [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _rows_added_per_day(actions: Sequence[dict]) -> dict[str, int] | None:
+    """ds -> records of the files a commit added (each `add` action's statistics, `numRecords`); None
+    when an added file has no such statistic (a writer that collects none)."""
+    rows: dict[str, int] = {}
+    for action in actions:
+        added = action.get("add")
+        if not added:
+            continue
+        records = json.loads(added.get("stats") or "{}").get("numRecords")
+        if records is None:
+            return None
+        day = (added.get("partitionValues") or {}).get(DS)
+        rows[day] = rows.get(day, 0) + int(records)
+    return rows
 
 
 def _hadoop_fs(spark: SparkSession | None, uri: str):  # noqa: ANN202 - JVM objects through py4j

@@ -144,22 +144,24 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
     missing = missing_inputs(spark, lake, day)
     if missing:
         refuse(spark, lake, day, missing, DailyInputMissing)
-    rows = compute(spark, lake, day, config, windows).persist()
-    try:
-        today = [r.asDict() for r in rows.collect()]
-        impressions = next((r["numerator"] for r in today if r["metric"] == "impressions"
-                            and r["dimension"] == ALL), 0.0) or 0.0
-        counts = [(r["table"], r["rows_read"], r["rows_quarantined"])
-                  for r in lake.read_published(spark, COUNTS, day).collect()]
-        reasons = audit_day(int(impressions), trailing_impressions(spark, lake, day, config.volume_trailing_days),
-                            counts, config)
-        if reasons:
-            refuse(spark, lake, day, reasons, DailyReportRefused)
-        run_day = lake.day_run(spark, JOB, [day])
-        run_day.write_partition(rows, REPORT, day)
-        published = run_day.publish()
-    finally:
-        rows.unpersist()
+    computed = compute(spark, lake, day, config, windows)
+    collected = computed.collect()
+    # The day's rows are a few hundred: they are written from the driver's copy, not from the query, so
+    # the write neither runs the query again nor, as a cache over reports/daily would be on its own
+    # commit, re-plans it.
+    rows = spark.createDataFrame(collected, computed.schema)
+    today = [r.asDict() for r in collected]
+    impressions = next((r["numerator"] for r in today if r["metric"] == "impressions"
+                        and r["dimension"] == ALL), 0.0) or 0.0
+    counts = [(r["table"], r["rows_read"], r["rows_quarantined"])
+              for r in lake.read_published(spark, COUNTS, day).collect()]
+    reasons = audit_day(int(impressions), trailing_impressions(spark, lake, day, config.volume_trailing_days),
+                        counts, config)
+    if reasons:
+        refuse(spark, lake, day, reasons, DailyReportRefused)
+    run_day = lake.day_run(spark, JOB, [day])
+    run_day.write_partition(rows, REPORT, day)
+    published = run_day.publish()
     page = page_uri(lake.root, day)
     write_page(page, render_daily(day, today, trend_history(spark, lake, day)))
     Lake.remove_folder(spark, not_published_uri(lake.root, day))

@@ -93,8 +93,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
     try:
         figures = check_labels(labels, impressions, args.date, label_gate_config(args))
         run_days = lake.day_run(spark, "labels", days)
-        run_days.write_partitions(labels, LABELS_TABLE)
-        run_days.write_partitions(unattributed, UNATTRIBUTED_TABLE)
+        run_days.write_partitions_at_once([(labels, LABELS_TABLE), (unattributed, UNATTRIBUTED_TABLE)], None)
         published = run_days.publish()
         by_reason = {r["reason"]: r["n"] for r in
                      unattributed.groupBy("reason").agg(F.count(F.lit(1)).alias("n")).collect()}

@@ -9,9 +9,10 @@ import random
 
 import pyarrow as pa
 
+from mutuals.sources import SOURCE_BITS, source_bit
 from mutuals.tables import FEATURE_SOURCES
 from ranking.pair_features import with_ranks_and_graph
-from ranking.source_ranks import RANK_KEYS, proposed_by, source_rank_arrays, whole_members
+from ranking.source_ranks import RANK_KEYS, proposed_by, proposed_flags, source_rank_arrays, whole_members
 
 
 def python_ranks(rows: list[dict], source: str) -> dict[tuple[int, int], int | None]:
@@ -97,3 +98,30 @@ def test_ranks_in_spark_equal_the_plain_sort_when_members_span_arrow_batches(spa
         assert {pair: getattr(r, f"{source}_rank") for pair, r in by_pair.items()} == expected
     assert {(r.member_id, r.candidate_id): r.sources for r in found} == {
         (r["member_id"], r["candidate_id"]): r["sources"] for r in rows}
+
+
+def test_the_bits_of_the_sources_propose_what_the_lists_propose():
+    rows = random_pairs(seed=9, members=10, most_candidates=15)
+    lists = {"sources": pa.array([r["sources"] for r in rows])}
+    bits = {SOURCE_BITS: pa.array([sum(source_bit(s) for s in r["sources"]) for r in rows], type=pa.int32())}
+    assert proposed_flags(bits).tolist() == proposed_flags(lists).tolist()
+    assert proposed_flags(bits).sum() == sum(len(r["sources"]) for r in rows)
+
+
+def test_sources_out_of_canonical_order_repeated_or_unknown_come_back_as_they_were(spark):
+    odd = [["ppr", "triangle"], ["coworker", "coworker"], ["manual"], [], ["triangle", "manual", "ppr"]]
+    rows = [{"member_id": 1, "candidate_id": 10 + i, "sources": sources, "common_connections": i,
+             "coworker_overlap_days": 3, "schoolmate_overlap_days": 0, "ppr_score": 0.5}
+            for i, sources in enumerate(odd)]
+    rows.append({"member_id": 1, "candidate_id": 99, "sources": ["triangle", "coworker", "schoolmate", "ppr"],
+                 "common_connections": 2, "coworker_overlap_days": 1, "schoolmate_overlap_days": 4,
+                 "ppr_score": 0.25})
+    schema = ("member_id long, candidate_id long, sources array<string>, common_connections int, "
+              "coworker_overlap_days int, schoolmate_overlap_days int, ppr_score double")
+    pairs = spark.createDataFrame([tuple(r.values()) for r in rows], schema)
+    found = {r.candidate_id: r for r in pairs.transform(with_ranks_and_graph(None)).collect()}
+    assert {c: r.sources for c, r in found.items()} == {r["candidate_id"]: r["sources"] for r in rows}
+    # triangle: 14 (common 4), 99 (2), 10 (0); ppr: 10 and 14 tie at 0.5 (by id), then 99; coworker: 11, 99
+    assert {c: r.triangle_rank for c, r in found.items()} == {10: 3, 11: None, 12: None, 13: None, 14: 1, 99: 2}
+    assert {c: r.ppr_rank for c, r in found.items()} == {10: 1, 11: None, 12: None, 13: None, 14: 2, 99: 3}
+    assert {c: r.coworker_rank for c, r in found.items()} == {10: None, 11: 1, 12: None, 13: None, 14: None, 99: 2}
