@@ -92,6 +92,30 @@ def default_shuffle_partitions(parallelism: int) -> int:
     return max(MIN_SHUFFLE_PARTITIONS, SHUFFLE_PARTITIONS_PER_CORE * max(1, parallelism))
 
 
+# The rows per shuffle partition of the jobs that carry candidate pairs at the 100k-member operating point
+# (25M pairs in 16 partitions): about what one task's hash aggregation holds in memory.
+PAIRS_PER_SHUFFLE_PARTITION = 2_000_000
+
+
+def fit_shuffle_partitions(spark: SparkSession, rows: int, rows_per_partition: int = PAIRS_PER_SHUFFLE_PARTITION
+                           ) -> int:
+    """Raise the session's shuffle partition count to ceil(rows / rows_per_partition) when that is more,
+    and return the count. Call it before building any plan: every by-member repartition reads it.
+
+    Why: a fixed count made each task of a 1M-member day aggregate ten times the rows of a 100k day; the
+    hash aggregation spilled hundreds of times and the merge of its spill files ran out of heap. Small
+    days keep the session's count (adaptive execution coalesces what is too small). A count set at
+    launch (`--conf spark.sql.shuffle.partitions=N`, `$MUTUALS_SPARK_CONF`) is never changed."""
+    current = shuffle_partitions(spark)
+    if spark.sparkContext.getConf().contains(SHUFFLE_PARTITIONS):
+        return current
+    wanted = -(-max(0, rows) // max(1, rows_per_partition))
+    if wanted > current:
+        spark.conf.set(SHUFFLE_PARTITIONS, str(wanted))
+        return wanted
+    return current
+
+
 def shuffle_partitions(spark: SparkSession) -> int:
     """The session's shuffle partition count: the one number of partitions that every by-member
     repartition of a job uses, so that Spark sees the rows already placed for each later join or

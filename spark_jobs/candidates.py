@@ -45,11 +45,15 @@ from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
 from mutuals.ledger import emit_summary
+from mutuals.session import fit_shuffle_partitions
 
 DEFAULTS = CandidateOptions(as_of="")
 FULL_EVERY_DAYS = 7
 INCREMENTAL_MAX_SHARE = 0.005  # bench.incremental, 1.6M edges: 2.45x at 0.1% new, 1.09x at 1%, 0.62x at 5%
 EPOCH = dt.date(1970, 1, 1)
+# Candidate pairs a day holds per directed edge of its graph, to size the shuffles before any is built:
+# 15.7 at 100k members (1.62M edges, 25.4M pairs), 15.8 at 300k.
+PAIRS_PER_EDGE = 16
 INCREMENTAL_STRATEGIES = ("auto", "broadcast")  # the incremental path holds both graphs as broadcast CSRs
 
 
@@ -182,6 +186,8 @@ def triangles_for_day(spark: SparkSession, lake: Lake, args: argparse.Namespace,
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     lake = Lake(args.lake)
+    edge_rows = lake.published_rows(spark, "graph/edges", args.date, args.date).get(args.date, 0)
+    fit_shuffle_partitions(spark, edge_rows * PAIRS_PER_EDGE)
     edges = lake.read_published(spark, "graph/edges", args.date)
     degrees = lake.read_published(spark, "graph/degrees", args.date)
     positions = lake.read_published_as_of(spark, "raw/positions", args.date)

@@ -25,6 +25,7 @@ from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
 from mutuals.ledger import emit_summary
+from mutuals.session import fit_shuffle_partitions
 from ranking.pair_features import history_window, pair_features
 
 PAIRS_TABLE, FEATURES_TABLE = "candidates/pairs", "features/pairs"
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     lake = Lake(args.lake)
+    fit_shuffle_partitions(spark, lake.published_rows(spark, PAIRS_TABLE, args.date, args.date).get(args.date, 0))
     pairs = lake.read_published(spark, PAIRS_TABLE, args.date)
     edges = lake.read_published(spark, "graph/edges", args.date)
     degrees = lake.read_published(spark, "graph/degrees", args.date)

@@ -24,6 +24,7 @@ from mutuals.errors import run_and_exit_code
 from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
 from mutuals.ledger import emit_summary
+from mutuals.session import fit_shuffle_partitions
 from ranking import registry
 from ranking.heuristic import DEFAULT_TOP_K
 from ranking.heuristic import MODEL_VERSION as HEURISTIC
@@ -59,6 +60,7 @@ def scored_pairs(spark: SparkSession, lake: Lake, features: DataFrame,
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     lake = Lake(args.lake)
+    fit_shuffle_partitions(spark, lake.published_rows(spark, "features/pairs", args.date, args.date).get(args.date, 0))
     features = lake.read_published(spark, "features/pairs", args.date)
     edges = lake.read_published(spark, "graph/edges", args.date)
     first, last = recent_action_window(args.date)

@@ -61,8 +61,11 @@ def test_the_master_is_the_explicit_one_else_spark_submits_else_the_profiles(mon
 
 
 SHOW_SHUFFLE_PARTITIONS = (
-    "from mutuals.session import build_session\n"
-    "print('partitions', build_session('probe').conf.get('spark.sql.shuffle.partitions'))\n"
+    "from mutuals.session import build_session, fit_shuffle_partitions\n"
+    "spark = build_session('probe')\n"
+    "print('partitions', spark.conf.get('spark.sql.shuffle.partitions'))\n"
+    "print('fitted', fit_shuffle_partitions(spark, 1_000), fit_shuffle_partitions(spark, 100_000_001),\n"
+    "      spark.conf.get('spark.sql.shuffle.partitions'))\n"
 )
 
 
@@ -71,7 +74,12 @@ def _shown_partitions(done: subprocess.CompletedProcess) -> int:
     return int(next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("partitions ")))
 
 
-def test_shuffle_partitions_default_to_eight_per_core_and_a_submitted_conf_wins(tmp_path):
+def _fitted_partitions(done: subprocess.CompletedProcess) -> list[int]:
+    """(count after fitting 1,000 rows, after fitting 100,000,001 rows, the session's count after both)."""
+    return [int(x) for x in next(line.split()[1:] for line in done.stdout.splitlines() if line.startswith("fitted "))]
+
+
+def test_shuffle_partitions_default_to_eight_per_core_grow_with_the_rows_and_a_submitted_conf_wins(tmp_path):
     script = tmp_path / "probe.py"
     script.write_text(SHOW_SHUFFLE_PARTITIONS)
     env = {k: v for k, v in os.environ.items() if k != "MUTUALS_SPARK_CONF"}
@@ -80,11 +88,14 @@ def test_shuffle_partitions_default_to_eight_per_core_and_a_submitted_conf_wins(
     env["SPARK_HOME"] = str(Path(pyspark.__file__).parent)
     default = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert _shown_partitions(default) == max(16, 8 * (os.cpu_count() or 1))
+    # 100,000,001 rows at 2M a partition: 51 partitions, raised for the rest of the session
+    assert _fitted_partitions(default) == [max(16, 8 * (os.cpu_count() or 1)), 51, 51]
     submitted = subprocess.run(
         [str(VENV_BIN / "spark-submit"), "--master", "local[2]", "--conf", "spark.sql.shuffle.partitions=3",
          "--conf", "spark.ui.enabled=false", str(script)],
         env=env, capture_output=True, text=True, timeout=300)
     assert _shown_partitions(submitted) == 3
+    assert _fitted_partitions(submitted) == [3, 3, 3]
 
 
 def test_a_local_driver_gets_a_third_of_the_machine_within_4_and_16_gib():
