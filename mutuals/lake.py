@@ -278,13 +278,11 @@ class Lake:
             return
         # A conflict means another writer created it a moment before us: same schema, same result.
         with contextlib.suppress(*DELTA_CONFLICTS):
-            (
-                DeltaTable.createIfNotExists(spark)
-                .location(self.path(key))
-                .addColumns(table.full_schema)
-                .partitionedBy(*table.partition_by)
-                .execute()
-            )
+            builder = (DeltaTable.createIfNotExists(spark).location(self.path(key))
+                       .addColumns(table.full_schema).partitionedBy(*table.partition_by))
+            if table.stats_columns is not None:
+                builder = builder.property("delta.dataSkippingNumIndexedCols", str(table.stats_columns))
+            builder.execute()
 
     # ------------------------------------------------------------------ reads
     def read(self, spark: SparkSession, key: str, ds: str | None = None) -> DataFrame:

@@ -152,3 +152,18 @@ def test_tables_written_at_once_are_each_committed_with_the_run_and_published_to
         "graph/degrees": delta_version(spark, lake, "graph/degrees")}
     assert sorted(lake.read_published(spark, "graph/degrees", D).select("member_id").collect()) == [
         Row(member_id=1), Row(member_id=2), Row(member_id=3)]
+
+
+def test_a_pair_table_keeps_file_statistics_of_its_key_columns_only_and_counts_rows_per_day(spark, tmp_path):
+    import json
+
+    lake = Lake(str(tmp_path / "lake"))
+    rows = [(1, 2, ["triangle"], 1, 0, 0, 0.0), (1, 3, ["coworker"], 0, 30, 0, 0.0)]
+    day = lake.day_run(spark, "candidates", [D])
+    day.write_partition(spark.createDataFrame(rows, spec("candidates/pairs").schema), "candidates/pairs", D)
+    log = sorted((tmp_path / "lake" / "candidates" / "pairs" / "_delta_log").glob("*.json"))[-1]
+    adds = [json.loads(line)["add"] for line in log.read_text().splitlines() if '"add"' in line]
+    stats = [json.loads(a["stats"]) for a in adds]
+    assert {name for s in stats for name in s["minValues"]} == {"member_id", "candidate_id"}
+    assert sum(s["numRecords"] for s in stats) == 2
+    assert day.committed_rows("candidates/pairs") == {D: 2}
