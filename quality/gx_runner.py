@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -43,6 +44,22 @@ class SuiteOutcome:
     @property
     def failures(self) -> list[ExpectationOutcome]:
         return [o for o in self.outcomes if not o.success]
+
+
+def _import_gx() -> None:
+    import great_expectations  # noqa: F401 - imported for its side effect: the module is loaded
+
+
+def preload() -> threading.Thread:
+    """Start importing Great Expectations in a background thread and return it.
+
+    Why: the import runs seconds of Python (more than a small day's validation) and a job needs it only
+    for its gates, after reading its inputs. Started before the session, it runs while the driver waits
+    for the JVM to start and for the first Delta snapshot (the main thread holds no lock then); the gate's
+    own import then finds the module loaded, or waits for the rest of it."""
+    thread = threading.Thread(target=_import_gx, name="gx-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 @lru_cache(maxsize=1)

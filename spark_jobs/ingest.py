@@ -33,6 +33,7 @@ from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
 from mutuals.ledger import emit_summary
 from mutuals.tables import QUARANTINE, spec
+from quality import gx_runner
 from quality.landing_rules import DEFAULT_ALLOWED_LATENESS_DAYS, RULES
 
 READ_THREADS = 3
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    gx_runner.preload()
     run_job(build_parser(), run, argv)
 
 

@@ -53,6 +53,7 @@ from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
 from mutuals.ledger import emit_summary
 from mutuals.tables import DS
+from quality import gx_runner
 from quality.label_gates import add_label_gate_arguments, check_labels, label_gate_config
 
 LABELS_TABLE, UNATTRIBUTED_TABLE, EVENTS_TABLE = "labels/impressions", "labels/unattributed", "raw/events"
@@ -111,6 +112,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> object:
+    gx_runner.preload()
     return run_job(build_parser(), run, argv)
 
 

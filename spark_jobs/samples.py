@@ -34,6 +34,7 @@ from mutuals.jobargs import job_parser, run_job
 from mutuals.lake import Lake
 from mutuals.ledger import emit_summary
 from mutuals.tables import DS
+from quality import gx_runner
 from quality.label_gates import check_samples
 
 LABELS_TABLE, SAMPLES_TABLE, FEATURES_TABLE = "labels/impressions", "training/samples", "features/pairs"
@@ -75,6 +76,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> object:
+    gx_runner.preload()
     return run_job(build_parser(), run, argv)
 
 
