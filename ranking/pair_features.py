@@ -44,14 +44,12 @@ from joins.pair_graph import (
     with_graph_pair_features,
 )
 from mutuals.checks import require_columns
-from mutuals.sources import SOURCE_BITS, bits_from_sources, sources_from_bits
 from mutuals.tables import CANDIDATE_PAIRS, DS, FEATURES_PAIRS
 from ranking.source_ranks import RANK_COLUMNS, RANK_KEYS, by_member, source_rank_arrays, whole_members
 
 Transform = Callable[[DataFrame], DataFrame]
 
 MEMBER, CANDIDATE, SOURCES = "member_id", "candidate_id", "sources"
-OTHER_SOURCES = "_sources_other"
 HISTORY_DAYS = 28
 IMPRESSION, DISMISS = "impression", "dismiss"
 
@@ -132,34 +130,14 @@ def with_ranks_and_graph(csr: Csr | None) -> Transform:
 
     def transform(pairs: DataFrame) -> DataFrame:
         require_columns(pairs, [MEMBER, CANDIDATE, SOURCES, *RANK_KEYS.values()], "with_ranks_and_graph")
-        carried = (pairs.drop(*GRAPH_COLUMNS) if csr is not None else pairs).transform(_sources_as_bits)
+        carried = pairs.drop(*GRAPH_COLUMNS) if csr is not None else pairs
         graph_fields = list(GRAPH_FEATURES.fields) if csr is not None else []
         rank_fields = [StructField(name, IntegerType(), True) for name in RANK_COLUMNS]
         out = StructType(list(carried.schema.fields) + graph_fields + rank_fields)
         handle = pairs.sparkSession.sparkContext.broadcast(csr) if csr is not None else None
-        return (carried.transform(by_member).mapInArrow(_ranking_runner(handle, to_arrow_schema(out)), out)
-                .transform(_sources_from_bits))
+        return carried.transform(by_member).mapInArrow(_ranking_runner(handle, to_arrow_schema(out)), out)
 
     return transform
-
-
-def _sources_as_bits(pairs: DataFrame) -> DataFrame:
-    """`sources` -> SOURCE_BITS, plus OTHER_SOURCES: the array itself only where the bits would not give
-    it back (names out of canonical order, repeated or unknown), null on every row candidates wrote.
-
-    Why: the array of strings was most of the bytes that the shuffle by member, the sort and the two Arrow
-    conversions of the ranking pass move, and the pass needs only which sources proposed the pair."""
-    canonical = sources_from_bits(F.col(SOURCE_BITS))
-    return (pairs.withColumn(SOURCE_BITS, bits_from_sources(F.col(SOURCES)))
-            .withColumn(OTHER_SOURCES, F.when(~F.col(SOURCES).eqNullSafe(canonical), F.col(SOURCES)))
-            .drop(SOURCES))
-
-
-def _sources_from_bits(pairs: DataFrame) -> DataFrame:
-    """The inverse of `_sources_as_bits`: `sources` as it was (a null array, which candidates/pairs never
-    holds, comes back empty)."""
-    sources = F.coalesce(F.col(OTHER_SOURCES), sources_from_bits(F.col(SOURCE_BITS)))
-    return pairs.withColumn(SOURCES, sources).drop(SOURCE_BITS, OTHER_SOURCES)
 
 
 # ---------------------------------------------------------------- history

@@ -23,7 +23,6 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 
 from mutuals.session import shuffle_partitions
-from mutuals.sources import SOURCE_BITS, source_bit
 from mutuals.tables import FEATURE_SOURCES
 
 MEMBER, CANDIDATE, SOURCES = "member_id", "candidate_id", "sources"
@@ -77,15 +76,6 @@ def proposed_by(sources: pa.ChunkedArray | pa.Array, source: str) -> np.ndarray:
     return flags
 
 
-def proposed_flags(columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> np.ndarray:
-    """[source, row]: whether each FEATURE_SOURCES source proposed the row, from the int of
-    `mutuals.sources` (SOURCE_BITS) when the chunk carries it, else from the `sources` lists."""
-    if SOURCE_BITS not in columns:
-        return np.stack([proposed_by(columns[SOURCES], source) for source in FEATURE_SOURCES])
-    bits = _numpy(columns[SOURCE_BITS]).astype(np.int64)
-    return np.stack([(bits & source_bit(source)) != 0 for source in FEATURE_SOURCES])
-
-
 def source_rank_arrays(columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> dict[str, pa.Array]:
     """RANK_COLUMNS (nullable int32) of the columns of a chunk that holds every row of its members, each
     member's rows next to each other (`joins.rank_kernel`)."""
@@ -94,7 +84,7 @@ def source_rank_arrays(columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> dic
     # Copies: Arrow's zero-copy arrays are read-only, a type the kernel's setup-time cache does not hold.
     member = np.array(_numpy(columns[MEMBER]), dtype=np.int64)
     candidate = np.array(_numpy(columns[CANDIDATE]), dtype=np.int64)
-    proposed = proposed_flags(columns)
+    proposed = np.stack([proposed_by(columns[SOURCES], source) for source in FEATURE_SOURCES])
     keys = np.stack([_numpy(columns[RANK_KEYS[source]]).astype(np.float64) for source in FEATURE_SOURCES])
     ranks = member_source_ranks(member, candidate, proposed, keys)
     return {f"{source}_rank": pa.array(ranks[s], type=pa.int32(), mask=~proposed[s])

@@ -9,10 +9,9 @@ import random
 
 import pyarrow as pa
 
-from mutuals.sources import SOURCE_BITS, source_bit
 from mutuals.tables import FEATURE_SOURCES
 from ranking.pair_features import with_ranks_and_graph
-from ranking.source_ranks import RANK_KEYS, proposed_by, proposed_flags, source_rank_arrays, whole_members
+from ranking.source_ranks import RANK_KEYS, proposed_by, source_rank_arrays, whole_members
 
 
 def python_ranks(rows: list[dict], source: str) -> dict[tuple[int, int], int | None]:
@@ -98,14 +97,6 @@ def test_ranks_in_spark_equal_the_plain_sort_when_members_span_arrow_batches(spa
         assert {pair: getattr(r, f"{source}_rank") for pair, r in by_pair.items()} == expected
     assert {(r.member_id, r.candidate_id): r.sources for r in found} == {
         (r["member_id"], r["candidate_id"]): r["sources"] for r in rows}
-
-
-def test_the_bits_of_the_sources_propose_what_the_lists_propose():
-    rows = random_pairs(seed=9, members=10, most_candidates=15)
-    lists = {"sources": pa.array([r["sources"] for r in rows])}
-    bits = {SOURCE_BITS: pa.array([sum(source_bit(s) for s in r["sources"]) for r in rows], type=pa.int32())}
-    assert proposed_flags(bits).tolist() == proposed_flags(lists).tolist()
-    assert proposed_flags(bits).sum() == sum(len(r["sources"]) for r in rows)
 
 
 def test_sources_out_of_canonical_order_repeated_or_unknown_come_back_as_they_were(spark):
