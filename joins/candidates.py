@@ -35,8 +35,7 @@ from joins.ppr import DEFAULT_MAX_LENGTH, DEFAULT_RESTART_PROB, DEFAULT_WALKS_PE
 from joins.triangles import DEFAULT_BROADCAST_LIMIT_BYTES, close_triangles
 from mutuals.checks import require_columns
 from mutuals.session import shuffle_partitions
-from mutuals.sources import SOURCE_BITS, source_bit, sources_from_bits
-from mutuals.tables import CANDIDATE_PAIRS
+from mutuals.tables import CANDIDATE_PAIRS, SOURCES
 
 MEMBER, CANDIDATE = "member_id", "candidate_id"
 SRC, DST = "src", "dst"
@@ -122,6 +121,13 @@ def with_exact_common_connections(
     return transform
 
 
+SOURCE_BITS = "_sources"
+
+
+def _source_bit(source: str) -> int:
+    return 1 << SOURCES.index(source)
+
+
 def _flagged(rows: DataFrame, source: str, **features: str) -> DataFrame:
     """One source's rows in the merge shape: member, candidate, `_sources` (a bit per source, only its
     own set) and every source's feature column (only its own filled).
@@ -130,7 +136,7 @@ def _flagged(rows: DataFrame, source: str, **features: str) -> DataFrame:
     aggregation whose cost grows with the width of its buffer; one bitwise or replaces four maxes."""
     return rows.select(
         F.col(MEMBER).cast("long").alias(MEMBER), F.col(CANDIDATE).cast("long").alias(CANDIDATE),
-        F.lit(source_bit(source)).alias(SOURCE_BITS),
+        F.lit(_source_bit(source)).alias(SOURCE_BITS),
         *((F.col(features[name]) if name in features else F.lit(None)).cast(kind).alias(name)
           for name, kind in FEATURES.items()),
     )
@@ -161,10 +167,12 @@ def cold_members(threshold: int, proposed: DataFrame) -> Callable[[DataFrame], D
 def _pairs_row(merged: DataFrame) -> DataFrame:
     """Merged rows with their exact common count -> the candidates/pairs schema: the sources as an array
     in canonical order, and 0 for a feature no source filled."""
+    is_proposed_by = {s: (F.col(SOURCE_BITS).bitwiseAND(_source_bit(s)) != 0) for s in SOURCES}
+    sources = F.array_compact(F.array(*(F.when(is_proposed_by[s], F.lit(s)) for s in SOURCES)))
     return merged.select(
         F.col(MEMBER).cast("long").alias(MEMBER),
         F.col(CANDIDATE).cast("long").alias(CANDIDATE),
-        sources_from_bits(F.col(SOURCE_BITS)).alias("sources"),
+        sources.alias("sources"),
         F.col(COMMON).cast("int").alias(COMMON),
         F.coalesce(F.col(COWORKER_DAYS), F.lit(0)).cast("int").alias(COWORKER_DAYS),
         F.coalesce(F.col(SCHOOLMATE_DAYS), F.lit(0)).cast("int").alias(SCHOOLMATE_DAYS),

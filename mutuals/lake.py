@@ -461,9 +461,7 @@ class Lake:
         instead, which a job has read anyway. A DELETE commit costs a second or two of driver time and
         makes every later access to the table build a new snapshot. A run of the same job and days that
         publishes between this lookup and the caller's first write is not retracted; two such runs
-        already conflict on the tables they both replace."""
-        if not self.exists(spark, PUBLICATIONS):
-            return
+        already conflict on the tables they both replace. A lake without publications has none to look up."""
         wanted = set(days)
         if not any(r[JOB] == job and r[DS] in wanted for r in self._publication_records(spark)):
             return

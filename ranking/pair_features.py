@@ -49,7 +49,7 @@ from ranking.source_ranks import RANK_COLUMNS, RANK_KEYS, by_member, source_rank
 
 Transform = Callable[[DataFrame], DataFrame]
 
-MEMBER, CANDIDATE, SOURCES = "member_id", "candidate_id", "sources"
+MEMBER, CANDIDATE = "member_id", "candidate_id"
 HISTORY_DAYS = 28
 IMPRESSION, DISMISS = "impression", "dismiss"
 
@@ -129,7 +129,7 @@ def with_ranks_and_graph(csr: Csr | None) -> Transform:
     shuffle carries the candidate columns only."""
 
     def transform(pairs: DataFrame) -> DataFrame:
-        require_columns(pairs, [MEMBER, CANDIDATE, SOURCES, *RANK_KEYS.values()], "with_ranks_and_graph")
+        require_columns(pairs, [MEMBER, CANDIDATE, "sources", *RANK_KEYS.values()], "with_ranks_and_graph")
         carried = pairs.drop(*GRAPH_COLUMNS) if csr is not None else pairs
         graph_fields = list(GRAPH_FEATURES.fields) if csr is not None else []
         rank_fields = [StructField(name, IntegerType(), True) for name in RANK_COLUMNS]
