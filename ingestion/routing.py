@@ -23,6 +23,8 @@ from quality.gx_runner import validate
 from quality.landing_rules import RULES, LandingRules, day_window, gx_expectations
 
 RAW_PREFIX = "_raw_"
+PARSED = "_parsed"  # the struct a landing line parses into, once
+FIRST_FAILING = "_first_failing_check"
 
 
 class IngestCountMismatch(GateFailed):
@@ -43,7 +45,10 @@ class TableCounts:
 
 
 def parse_lines(rules: LandingRules, fmt: str) -> Callable[[DataFrame], DataFrame]:
-    """Split `raw_line` into one string column per field (`_raw_<name>`) and flag unparseable lines."""
+    """Split `raw_line` into one string column per field (`_raw_<name>`) and flag unparseable lines.
+
+    The line is parsed once into a struct column and the fields are read from it: with the parse inline
+    in every field's expression, Spark evaluated it again per field (events 1.7 s -> 0.9 s at 100k)."""
     names = [f.name for f in rules.fields]
     ddl = ", ".join(f"`{n}` STRING" for n in names)
 
@@ -54,11 +59,11 @@ def parse_lines(rules: LandingRules, fmt: str) -> Callable[[DataFrame], DataFram
         else:
             parsed = F.from_json("raw_line", f"{ddl}, `_corrupt` STRING",
                                  {"columnNameOfCorruptRecord": "_corrupt", "mode": "PERMISSIVE"})
-            line_error = F.when(parsed["_corrupt"].isNotNull(), F.lit("unparseable_json"))
-        return lines.select(
+            line_error = F.when(F.col(f"{PARSED}._corrupt").isNotNull(), F.lit("unparseable_json"))
+        return lines.select("*", parsed.alias(PARSED)).select(
             "source_file", "line_number", "raw_line",
             line_error.alias("line_error"),
-            *[F.nullif(F.trim(parsed[n]), F.lit("")).alias(RAW_PREFIX + n) for n in names],
+            *[F.nullif(F.trim(F.col(PARSED)[n]), F.lit("")).alias(RAW_PREFIX + n) for n in names],
         )
 
     return transform
@@ -69,34 +74,39 @@ def _typed(rule_name: str, sql_type: str) -> Column:
 
 
 def classify_rows(rules: LandingRules, ds: str, lateness_days: int) -> Callable[[DataFrame], DataFrame]:
-    """Add typed columns plus `bad_field` / `reason` for the first failing check (null when the row is good)."""
+    """Add typed columns plus `bad_field` / `reason` for the first failing check (null when the row is good).
+
+    The checks read the typed columns, not the casts again, and the first failing check is found once,
+    as its index into the list: with the casts inline and `reason` and `bad_field` each testing every
+    check, the routing evaluated each cast and check several times a row (events 0.73 s -> 0.37 s)."""
     start, end = day_window(ds, lateness_days)
 
     def transform(parsed: DataFrame) -> DataFrame:
         typed = {r.name: _typed(r.name, r.data_type.simpleString()) for r in rules.fields}
+        with_typed = parsed.select("*", *[col.alias(name) for name, col in typed.items()])
         checks: list[tuple[Column, str | None, str]] = [(F.col("line_error").isNotNull(), None, "line")]
         for rule in rules.fields:
-            raw = F.col(RAW_PREFIX + rule.name)
-            is_missing = raw.isNull()
+            value = F.col(rule.name)
+            is_missing = F.col(RAW_PREFIX + rule.name).isNull()
             if rule.required:
                 checks.append((is_missing, rule.name, "missing_field"))
-            checks.append((~is_missing & typed[rule.name].isNull(), rule.name, "bad_type"))
+            checks.append((~is_missing & value.isNull(), rule.name, "bad_type"))
             if rule.allowed:
-                checks.append((~is_missing & ~typed[rule.name].isin(list(rule.allowed)), rule.name, "unknown_enum"))
+                checks.append((~is_missing & ~value.isin(list(rule.allowed)), rule.name, "unknown_enum"))
             if rule.in_day_window:
-                is_outside = (typed[rule.name] < F.lit(start)) | (typed[rule.name] >= F.lit(end))
+                is_outside = (value < F.lit(start)) | (value >= F.lit(end))
                 checks.append((~is_missing & is_outside, rule.name, "out_of_window"))
-        with_typed = parsed.select("*", *[col.alias(name) for name, col in typed.items()])
         for row_rule in rules.row_rules:
-            checks.append((F.coalesce(F.expr(row_rule.sql_violation), F.lit(False)), row_rule.field,
-                           row_rule.reason))
-        reason = F.lit(None).cast("string")
-        bad_field = F.lit(None).cast("string")
-        for condition, field_name, why in reversed(checks):
-            is_bad = F.coalesce(condition, F.lit(False))
-            reason = F.when(is_bad, F.col("line_error") if why == "line" else F.lit(why)).otherwise(reason)
-            bad_field = F.when(is_bad, F.lit(field_name)).otherwise(bad_field)
-        return with_typed.select("*", reason.alias("reason"), bad_field.alias("bad_field"))
+            checks.append((F.expr(row_rule.sql_violation), row_rule.field, row_rule.reason))
+        first_failing = F.lit(None).cast("int")
+        for index, (condition, _, _) in reversed(list(enumerate(checks))):
+            first_failing = F.when(F.coalesce(condition, F.lit(False)), F.lit(index)).otherwise(first_failing)
+        reasons = F.array(*[F.lit(why) for _, _, why in checks])
+        fields = F.array(*[F.lit(field_name).cast("string") for _, field_name, _ in checks])
+        failed = F.col(FIRST_FAILING)
+        reason = F.when(failed == 0, F.col("line_error")).otherwise(F.get(reasons, failed))
+        return (with_typed.select("*", first_failing.alias(FIRST_FAILING))
+                .select(*with_typed.columns, reason.alias("reason"), F.get(fields, failed).alias("bad_field")))
 
     return transform
 
