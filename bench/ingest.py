@@ -17,7 +17,7 @@ files (the GX gate and the Delta commits come after it):
 - "duckdb": DuckDB's `read_csv` / `read_json` over the same files, every field a string, every row
   materialised, on as many threads as Spark has cores.
 
-The two Spark contenders share one warmed session and alternate `--repeats` times; each figure is the
+The Spark contenders share one warmed session, and all alternate `--repeats` times; each figure is the
 median. Prints one JSON document: landing bytes and rows, and per contender seconds, MB/s and MB/s per
 core, plus ours' ratio to each baseline. These machines are noisy: read the ratios.
 """
@@ -36,21 +36,24 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.pipeline import mutuals_command
+from spark_jobs.ingest import READ_THREADS
 
 CONTENDERS = ("ours", "ours_lines", "spark", "duckdb")
-READ_THREADS = 3
 MB = 1_000_000
 
 
-def landing_files(lake: Path, ds: str) -> dict[str, list[str]]:
-    """Table -> its data files of day `ds` (the extension the landing contract gives the table)."""
+def landing_files(spark, lake: Path, ds: str) -> dict[str, list[str]]:
+    """Table -> the data files of day `ds` that ingest reads, as its own listing spells them."""
+    from ingestion.landing import landing_dir, list_files
     from mutuals.tables import LANDING_FORMATS
 
-    found = {}
-    for table, fmt in LANDING_FORMATS.items():
-        folder = lake / "landing" / table / f"ds={ds}"
-        found[table] = sorted(str(p) for p in folder.iterdir() if p.suffix.lower() == f".{fmt}")
-    return found
+    return {table: list_files(spark, landing_dir(str(lake), table, ds), f".{fmt}")
+            for table, fmt in LANDING_FORMATS.items()}
+
+
+def local_path(listed: str) -> str:
+    """A listed landing file as a local path (the listing gives `file:` URIs), for DuckDB and os."""
+    return listed.removeprefix("file:")
 
 
 def generate(members: int, lake: Path, ds: str) -> None:
@@ -66,22 +69,21 @@ def read_ours(spark, lake: Path, ds: str) -> int:
     from spark_jobs.ingest import read_tables_at_once
 
     args = argparse.Namespace(date=ds, lateness_days=DEFAULT_ALLOWED_LATENESS_DAYS)
-    ingested = read_tables_at_once(spark, Lake(str(lake)), args, READ_THREADS)
+    ingested = read_tables_at_once(spark, Lake(str(lake)), args)
     rows = sum(item.counts.rows_read for item in ingested)
     for item in ingested:
         item.cached.unpersist()
     return rows
 
 
-def read_lines_only(spark, lake: Path, ds: str) -> int:
-    from ingestion.landing import landing_dir, list_files, read_lines
+def read_lines_only(spark, files: dict[str, list[str]]) -> int:
+    from ingestion.landing import read_lines
     from mutuals.tables import LANDING_FORMATS
     from quality.landing_rules import RULES
 
     def one(table: str) -> int:
-        fmt = LANDING_FORMATS[table]
-        files = list_files(spark, landing_dir(str(lake), table, ds), f".{fmt}")
-        lines, scanned = read_lines(spark, files, RULES[table].header if fmt == "csv" else None)
+        header = RULES[table].header if LANDING_FORMATS[table] == "csv" else None
+        lines, scanned = read_lines(spark, files[table], header)
         lines = lines.persist()
         lines.write.format("noop").mode("overwrite").save()
         rows = lines.count()
@@ -91,7 +93,7 @@ def read_lines_only(spark, lake: Path, ds: str) -> int:
         return rows
 
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        return sum(pool.map(one, LANDING_FORMATS))
+        return sum(pool.map(one, files))
 
 
 def read_spark(spark, files: dict[str, list[str]]) -> int:
@@ -124,6 +126,7 @@ def read_duckdb(files: dict[str, list[str]], threads: int) -> int:
     for table, paths in files.items():
         if not paths:
             continue
+        paths = [local_path(p) for p in paths]
         names = LANDING_SCHEMAS[table].fieldNames()
         columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
         source = (f"read_csv({paths!r}, header = true, columns = {columns}, ignore_errors = true)"
@@ -164,17 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         lake = Path(args.lake) if args.lake else Path(scratch) / "lake"
         if not args.lake:
             generate(args.members, lake, args.date)
-        files = landing_files(lake, args.date)
-        total_bytes = sum(os.path.getsize(p) for paths in files.values() for p in paths)
-        report: dict = {"command": " ".join([Path(sys.executable).name, "-m", "bench.ingest", *(argv or sys.argv[1:])]),
-                        "lake": str(lake), "date": args.date, "landing_mb": round(total_bytes / MB, 1),
-                        "files": sum(len(p) for p in files.values()), "load_average_before": os.getloadavg()}
+        load_before = os.getloadavg()
 
         from mutuals.session import build_session
 
         spark = build_session("bench-ingest")
         cores = spark.sparkContext.defaultParallelism
-        report["cores"] = cores
+        files = landing_files(spark, lake, args.date)
+        total_bytes = sum(os.path.getsize(local_path(p)) for paths in files.values() for p in paths)
+        report: dict = {"command": " ".join([Path(sys.executable).name, "-m", "bench.ingest", *(argv or sys.argv[1:])]),
+                        "lake": str(lake), "date": args.date, "landing_mb": round(total_bytes / MB, 1),
+                        "files": sum(len(p) for p in files.values()), "load_average_before": load_before,
+                        "cores": cores}
         read_spark(spark, {t: p[:1] for t, p in files.items()})  # a cold JVM's first queries, untimed
         runs: dict[str, list[float]] = {c: [] for c in contenders}
         rows: dict[str, int] = {}
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 if contender == "ours":
                     seconds, rows[contender] = timed(lambda: read_ours(spark, lake, args.date))
                 elif contender == "ours_lines":
-                    seconds, rows[contender] = timed(lambda: read_lines_only(spark, lake, args.date))
+                    seconds, rows[contender] = timed(lambda: read_lines_only(spark, files))
                 elif contender == "spark":
                     seconds, rows[contender] = timed(lambda: read_spark(spark, files))
                 else:
