@@ -83,13 +83,10 @@ def read_lines_only(spark, files: dict[str, list[str]]) -> int:
 
     def one(table: str) -> int:
         header = RULES[table].header if LANDING_FORMATS[table] == "csv" else None
-        lines, scanned = read_lines(spark, files[table], header)
-        lines = lines.persist()
+        lines = read_lines(spark, files[table], header).lines.persist()
         lines.write.format("noop").mode("overwrite").save()
         rows = lines.count()
         lines.unpersist()
-        if scanned is not None:
-            scanned.unpersist()
         return rows
 
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:

@@ -4,7 +4,7 @@ Why not `spark.read.csv`: a quarantined row must name its file and line, and a f
 at all (wrong header, not UTF-8) must fail the ingest naming the file. Spark's CSV/JSON readers drop both
 facts. Files are read as text in parallel splits (a big file is read by many tasks, all on the JVM), split
 on LF with an optional CR, so LF and CRLF both work, and checked as strict UTF-8. Line numbers come from
-one small count per split (`read_lines`).
+one small count per split, taken in a first pass over the text (`read_lines`).
 
 Which files of a landing partition are read: every entry is either read or reported by name, never
 dropped quietly (a skipped data file would still leave the counts balanced).
@@ -30,10 +30,10 @@ only a `_SUCCESS` marker is that table's empty day), and at least one table must
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
@@ -55,6 +55,10 @@ HADOOP_PATTERN_CHARACTERS = frozenset("{}[]*?\\,")
 
 class LandingFileError(BadInput):
     """A landing file that cannot be read at all; the message names every such file."""
+
+
+class LandingFilesChanged(LandingFileError):
+    """The second pass over a table's landing files found other lines than the first pass counted."""
 
 
 class UnexpectedLandingFile(LandingFileError):
@@ -147,6 +151,26 @@ def list_files(spark: SparkSession, folder: str, extension: str) -> list[str]:
 
 
 QUOTED_FIELD = r'(^|,)"(?:[^"]|"")*("|$)'
+# A line that holds nothing but whitespace is not a row. Java's `\s` and `$` (which also matches before
+# one final line terminator); `is_blank` is its Python twin, for the first lines the driver looks at.
+BLANK_LINE = r"^\s*$"
+BLANK_LINE_STARTS = (" ", "\t", "\x0b", "\f", "\r", "\u0085", "\u2028", "\u2029")
+_BLANK_LINE_PY = re.compile(r"[ \t\n\x0b\f\r]*(?:\r\n|[\n\r\u0085\u2028\u2029])?")
+
+
+def is_blank(line: str) -> bool:
+    """What `blank_line` says of `line`, in Python."""
+    return _BLANK_LINE_PY.fullmatch(line) is not None
+
+
+def blank_line(line: Column) -> Column:
+    """`line` holds nothing but whitespace. The regular expression runs only on a line that is empty or
+    starts with a character it could match: it decodes the whole line to a Java string, and almost every
+    line starts with data."""
+    could_be_blank = F.lit(False)
+    for start in BLANK_LINE_STARTS:
+        could_be_blank = could_be_blank | line.startswith(start)
+    return (line == "") | (could_be_blank & line.rlike(BLANK_LINE))
 
 
 @dataclass(frozen=True)
@@ -156,9 +180,19 @@ class FileBlock:
     file_uri: str
     block_start: int
     lines: int
+    blank_lines: int
     first_row_id: int
     first_line: str | None
     first_invalid_row_id: int | None
+
+
+@dataclass(frozen=True)
+class LandingLines:
+    """The data lines of a table's landing files (LINE_SCHEMA), and how many there are by the first pass's
+    count: the routing checks its own count against it (`require_lines_unchanged`)."""
+
+    lines: DataFrame
+    data_lines: int
 
 
 def field_count(line: Column) -> Column:
@@ -173,7 +207,11 @@ def scan_splits(spark: SparkSession, files: list[str]) -> DataFrame:
 
     Spark's text source splits big files across tasks; `monotonically_increasing_id` is contiguous and
     ordered within a split, so a line's number is the lines of the file's earlier splits plus its place in
-    its own split. The scan is persisted: the row ids must be the ones the split counts were taken from.
+    its own split. Both passes of `read_lines` run this one DataFrame, whose file listing and split plan
+    are fixed when it is built, so the row ids of the second pass are the ones the split counts were taken
+    from (Spark recomputes a lost partition the same way). Keeping the scan in memory between the passes
+    instead cost more than reading the files again, and a file rewritten in between is caught by
+    `require_lines_unchanged`.
     """
     scan = spark.read.option("lineSep", "\n").text(files)
     return scan.select(
@@ -181,19 +219,43 @@ def scan_splits(spark: SparkSession, files: list[str]) -> DataFrame:
         F.col("_metadata.file_block_start").alias("block_start"),
         F.monotonically_increasing_id().alias("row_id"),
         F.col("value").alias("line"),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    )
 
 
 def file_blocks(scanned: DataFrame) -> list[FileBlock]:
-    """One small row per file split: its line count, first row id, first line and first non-UTF-8 row."""
+    """One small row per file split: its line and blank-line counts, first row id, first line and first
+    non-UTF-8 row."""
     rows = scanned.groupBy("file_uri", "block_start").agg(
         F.count(F.lit(1)).alias("lines"),
+        F.sum(blank_line(F.col("line")).cast("long")).alias("blank_lines"),
         F.min("row_id").alias("first_row_id"),
         F.min_by("line", "row_id").alias("first_line"),
         F.min(F.when(~F.is_valid_utf8("line"), F.col("row_id"))).alias("first_invalid_row_id"),
     ).collect()
-    return [FileBlock(r.file_uri, r.block_start, r.lines, r.first_row_id, r.first_line, r.first_invalid_row_id)
-            for r in rows]
+    return [FileBlock(r.file_uri, r.block_start, r.lines, r.blank_lines, r.first_row_id, r.first_line,
+                      r.first_invalid_row_id) for r in rows]
+
+
+def data_line_count(blocks: list[FileBlock], header: str | None) -> int:
+    """The lines `read_lines` keeps, from the first pass's counts: all lines but the blank ones, the CSV
+    header line, and a JSON Lines file's first line that is blank once its byte-order mark is dropped."""
+    kept = sum(block.lines - block.blank_lines for block in blocks)
+    for block in blocks:
+        if block.block_start != 0 or not block.lines or is_blank(block.first_line or ""):
+            continue
+        if header is not None or is_blank((block.first_line or "").removeprefix("\ufeff")):
+            kept -= 1
+    return kept
+
+
+def require_lines_unchanged(files: list[str], counted: int, read: int) -> None:
+    """The lines routed are the lines the first pass counted; otherwise a file changed under the read and
+    its line numbers cannot be trusted."""
+    if counted != read:
+        raise LandingFilesChanged(
+            f"the landing files changed while they were read: the first pass counted {counted} data lines, "
+            f"the second read {read}; re-run once the producer has finished writing ({', '.join(files)})"
+        )
 
 
 def line_offsets(blocks: list[FileBlock]) -> dict[tuple[str, int], int]:
@@ -231,24 +293,23 @@ def file_errors(blocks: list[FileBlock], offsets: dict[tuple[str, int], int], na
     return [f"{name}: {why}" for name, why in sorted(errors.items())]
 
 
-def read_lines(spark: SparkSession, files: list[str], header: str | None) -> tuple[DataFrame, DataFrame | None]:
-    """All non-blank data lines of `files` in LINE_SCHEMA, and the persisted scan behind them (to unpersist
-    once the lines are cached downstream; None when there are no files).
+def read_lines(spark: SparkSession, files: list[str], header: str | None) -> LandingLines:
+    """All non-blank data lines of `files` in LINE_SCHEMA, with their count by the first pass.
 
-    Reads in parallel splits on the JVM (no per-line Python), then numbers lines from a small per-split
-    count. Fails with `LandingFileError` naming every unreadable file before anything is written. Line
-    numbers are 1-based physical lines, so an operator can open the file at that line; the CSV header is
-    line 1 and is checked, not emitted; a trailing CR and a leading byte-order mark are dropped.
+    Two passes over the text, both on the JVM in parallel splits (no per-line Python): the first counts
+    each split's lines and checks the files, the second numbers the lines from those counts. Fails with
+    `LandingFileError` naming every unreadable file before anything is written. Line numbers are 1-based
+    physical lines, so an operator can open the file at that line; the CSV header is line 1 and is
+    checked, not emitted; a trailing CR and a leading byte-order mark are dropped.
     """
     if not files:
-        return spark.createDataFrame([], LINE_SCHEMA), None
+        return LandingLines(spark.createDataFrame([], LINE_SCHEMA), 0)
     scanned = scan_splits(spark, files)
     blocks = file_blocks(scanned)
     offsets = line_offsets(blocks)
     names = listed_names({b.file_uri for b in blocks}, files)
     errors = file_errors(blocks, offsets, names, files, header)
     if errors:
-        scanned.unpersist()
         raise LandingFileError(f"{len(errors)} landing file(s) cannot be read: {'; '.join(errors)}")
     split_rows = [(b.file_uri, b.block_start, b.first_row_id, offsets[(b.file_uri, b.block_start)],
                    names[b.file_uri]) for b in blocks]
@@ -257,16 +318,26 @@ def read_lines(spark: SparkSession, files: list[str], header: str | None) -> tup
     numbered = scanned.join(F.broadcast(splits), ["file_uri", "block_start"]).select(
         "source_file",
         (F.col("lines_before") + F.col("row_id") - F.col("first_row_id") + 1).alias("line_number"),
-        F.regexp_replace("line", "\r$", "").alias("line"),
+        "line",
     )
-    is_first = F.col("line_number") == 1
-    text = F.when(is_first, F.regexp_replace("line", "^\ufeff", "")).otherwise(F.col("line"))
-    numbered = numbered.select("source_file", "line_number", text.alias("raw_line"))
-    kept = numbered.where(~F.col("raw_line").rlike(r"^\s*$"))
+    # The filters read the physical line, and the CR and byte-order mark come off after them: an
+    # expression that a filter and a projection both use is evaluated twice a row.
+    line, is_first = F.col("line"), F.col("line_number") == 1
+    is_blank_first = is_first & line.startswith("\ufeff") & line.rlike("^\ufeff" + BLANK_LINE[1:])
+    kept = numbered.where(~blank_line(line) & ~is_blank_first)
     if header is not None:
         kept = kept.where(~is_first)
+    # Two projections, each reading its input once (a CASE whose input is another CASE used twice).
+    # the CR comes off by byte offset: a character substring counts the characters of the whole line
+    cut_cr = F.expr("CAST(substring(CAST(line AS BINARY), 1, octet_length(line) - 1) AS STRING)")
+    without_cr = F.when(line.endswith("\r"), cut_cr).otherwise(line)
+    text = kept.select("source_file", "line_number", without_cr.alias("line")).select(
+        "source_file", "line_number",
+        F.when(is_first, F.regexp_replace(line, "^\ufeff", "")).otherwise(line).alias("raw_line"),
+    )
     counts = field_count(F.col("raw_line")) if header is not None else F.lit(None)
-    return kept.select("source_file", "line_number", "raw_line", counts.cast("int").alias("field_count")), scanned
+    lines = text.select("source_file", "line_number", "raw_line", counts.cast("int").alias("field_count"))
+    return LandingLines(lines, data_line_count(blocks, header))
 
 
 def folder_exists(spark: SparkSession, folder: str) -> bool:

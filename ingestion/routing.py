@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ingestion.landing import landing_dir, list_files, read_lines
+from ingestion.landing import landing_dir, list_files, read_lines, require_lines_unchanged
 from mutuals.errors import GateFailed
 from mutuals.lake import Lake
 from mutuals.tables import LANDING_FORMATS, spec
@@ -113,13 +113,13 @@ def classify_rows(rules: LandingRules, ds: str, lateness_days: int) -> Callable[
 
 def routed_columns(rules: LandingRules) -> Callable[[DataFrame], DataFrame]:
     """Only what the accepted and quarantined rows are built from, which is what gets cached: the typed
-    fields, the verdict, the file and line, and the raw line of a quarantined row only. An accepted
-    row's raw line (most of a landing file's bytes) and the untyped field strings would otherwise be
-    cached too, for nothing."""
+    fields, the verdict, and the file, line and raw line of a quarantined row only. An accepted row's
+    raw line (most of a landing file's bytes), its file path and the untyped field strings would
+    otherwise be cached too, for nothing (an accepted row's `raw/<table>` schema has no file or line)."""
     def transform(classified: DataFrame) -> DataFrame:
         is_quarantined = F.col("reason").isNotNull()
         return classified.select(
-            "source_file", "line_number", F.when(is_quarantined, F.col("raw_line")).alias("raw_line"),
+            *[F.when(is_quarantined, F.col(name)).alias(name) for name in ("source_file", "line_number", "raw_line")],
             "reason", "bad_field", *[rule.name for rule in rules.fields],
         )
 
@@ -174,12 +174,12 @@ def ingest_table(spark: SparkSession, lake: Lake, table: str, ds: str, lateness_
     """Read, route and count one landing table for one day; writes nothing.
 
     One cached pass: all three counts come from a single aggregation over the cached routed rows, and the
-    landing scan behind them is released once they are cached.
+    rows read must be the data lines the reader's first pass counted.
     """
     rules, fmt = RULES[table], LANDING_FORMATS[table]
     files = list_files(spark, landing_dir(lake.root, table, ds), f".{fmt}")
-    lines, scanned = read_lines(spark, files, rules.header if fmt == "csv" else None)
-    classified = (lines.transform(parse_lines(rules, fmt)).transform(classify_rows(rules, ds, lateness_days))
+    landing = read_lines(spark, files, rules.header if fmt == "csv" else None)
+    classified = (landing.lines.transform(parse_lines(rules, fmt)).transform(classify_rows(rules, ds, lateness_days))
                   .transform(routed_columns(rules)).cache())
     is_accepted = F.col("reason").isNull()
     totals = classified.agg(
@@ -187,8 +187,7 @@ def ingest_table(spark: SparkSession, lake: Lake, table: str, ds: str, lateness_
         F.sum(is_accepted.cast("long")).alias("accepted"),
         F.sum((~is_accepted).cast("long")).alias("quarantined"),
     ).first()
-    if scanned is not None:
-        scanned.unpersist()
+    require_lines_unchanged(files, landing.data_lines, totals.read or 0)
     counts = TableCounts(table, len(files), totals.read or 0, totals.accepted or 0, totals.quarantined or 0)
     require_balanced(counts, ds)
     return IngestedTable(counts, classified.transform(accepted_rows(table)), quarantined_rows(classified), classified)
