@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import random
-from contextlib import contextmanager
 
 import pytest
 from pyspark.sql import functions as F
@@ -16,22 +15,15 @@ from ingestion.landing import (
     read_lines,
     require_lines_unchanged,
 )
+from mutuals.session import sql_conf
 
 HEADER = "member_id,industry,region,joined_on"
 
 
-@contextmanager
 def small_splits(spark, split_bytes: int):
     """Make Spark cut every landing file into many splits, as it does with big files on a cluster."""
-    keys = {"spark.sql.files.maxPartitionBytes": str(split_bytes), "spark.sql.files.openCostInBytes": "0"}
-    before = {key: spark.conf.get(key, None) for key in keys}
-    for key, value in keys.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            spark.conf.unset(key) if value is None else spark.conf.set(key, value)
+    return sql_conf(spark, {"spark.sql.files.maxPartitionBytes": str(split_bytes),
+                            "spark.sql.files.openCostInBytes": "0"})
 
 
 def numbered_file(path, lines: int, seed: int) -> dict[int, str]:
