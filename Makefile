@@ -59,7 +59,7 @@ demo: setup
 PYTEST_WORKERS ?= 2
 
 test: setup redis chromium
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 tests
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # ruff, then the layer contracts of the house (pyproject.toml, [tool.importlinter]).
 lint: setup

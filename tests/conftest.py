@@ -4,7 +4,9 @@ Why session-scoped Spark: a local session costs 7-14 s to start on these machine
 and writes under its own `tmp_path`. `make test` runs two pytest-xdist workers with whole files each
 (`--dist loadfile`), so each worker process holds its one session and a module's fixtures are built once.
 The files with the longest Spark pipelines are collected first (`SLOWEST_FIRST`), so the two workers
-start on them and the short files fill in at the end, instead of one long file running alone last.
+start on them and the short files fill in at the end, instead of one long file running alone last; the
+Makefile passes `--no-loadscope-reorder`, without which xdist hands out the files with the most tests
+first and the standalone-cluster file (two tests, about 8 minutes) started last and ran alone.
 """
 
 from __future__ import annotations
