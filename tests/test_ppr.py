@@ -8,6 +8,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from joins.ppr import personalized_pagerank
 from mutuals.checks import MissingColumns
+from mutuals.session import sql_conf
 
 EDGES = StructType([StructField("src", LongType(), False), StructField("dst", LongType(), False)])
 
@@ -41,14 +42,10 @@ def test_same_seed_same_output_whatever_the_partitioning(spark):
 
     first = seeds(spark, members).coalesce(1).transform(personalized_pagerank(edges.coalesce(1), seed=11, **options))
     expected = first.collect()
-    previous = spark.conf.get("spark.sql.shuffle.partitions")
-    spark.conf.set("spark.sql.shuffle.partitions", "7")
-    try:
+    with sql_conf(spark, {"spark.sql.shuffle.partitions": "7"}):
         reshuffled = seeds(spark, members).repartition(3).transform(
             personalized_pagerank(edges.repartition(5, "dst"), seed=11, **options))
         assertDataFrameEqual(reshuffled, expected, rtol=0.0, atol=0.0)
-    finally:
-        spark.conf.set("spark.sql.shuffle.partitions", previous)
 
     assert len(expected) == 12 * 4  # capped at top_k=4 per member
     neighbours = {(a, b) for a, b in ring + chords} | {(b, a) for a, b in ring + chords}

@@ -9,6 +9,7 @@ import random
 
 import pyarrow as pa
 
+from mutuals.session import sql_conf
 from mutuals.tables import FEATURE_SOURCES
 from ranking.pair_features import with_ranks_and_graph
 from ranking.source_ranks import RANK_KEYS, proposed_by, source_rank_arrays, whole_members
@@ -84,12 +85,8 @@ def test_ranks_in_spark_equal_the_plain_sort_when_members_span_arrow_batches(spa
     schema = ("member_id long, candidate_id long, sources array<string>, common_connections int, "
               "coworker_overlap_days int, schoolmate_overlap_days int, ppr_score double")
     pairs = spark.createDataFrame([tuple(r.values()) for r in rows], schema)
-    previous = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
-    try:
+    with sql_conf(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": "7"}):
         found = pairs.transform(with_ranks_and_graph(None)).collect()
-    finally:
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", previous)
     assert len(found) == len(rows)
     by_pair = {(r.member_id, r.candidate_id): r for r in found}
     for source in FEATURE_SOURCES:
