@@ -154,6 +154,7 @@ QUOTED_FIELD = r'(^|,)"(?:[^"]|"")*("|$)'
 # A line that holds nothing but whitespace is not a row. Java's `\s` and `$` (which also matches before
 # one final line terminator); `is_blank` is its Python twin, for the first lines the driver looks at.
 BLANK_LINE = r"^\s*$"
+BLANK_AFTER_BYTE_ORDER_MARK = r"^\ufeff\s*$"
 BLANK_LINE_STARTS = (" ", "\t", "\x0b", "\f", "\r", "\u0085", "\u2028", "\u2029")
 _BLANK_LINE_PY = re.compile(r"[ \t\n\x0b\f\r]*(?:\r\n|[\n\r\u0085\u2028\u2029])?")
 
@@ -241,9 +242,10 @@ def data_line_count(blocks: list[FileBlock], header: str | None) -> int:
     header line, and a JSON Lines file's first line that is blank once its byte-order mark is dropped."""
     kept = sum(block.lines - block.blank_lines for block in blocks)
     for block in blocks:
-        if block.block_start != 0 or not block.lines or is_blank(block.first_line or ""):
+        first = block.first_line or ""
+        if block.block_start != 0 or not block.lines or is_blank(first):
             continue
-        if header is not None or is_blank((block.first_line or "").removeprefix("\ufeff")):
+        if header is not None or is_blank(first.removeprefix("\ufeff")):
             kept -= 1
     return kept
 
@@ -323,7 +325,7 @@ def read_lines(spark: SparkSession, files: list[str], header: str | None) -> Lan
     # The filters read the physical line, and the CR and byte-order mark come off after them: an
     # expression that a filter and a projection both use is evaluated twice a row.
     line, is_first = F.col("line"), F.col("line_number") == 1
-    is_blank_first = is_first & line.startswith("\ufeff") & line.rlike("^\ufeff" + BLANK_LINE[1:])
+    is_blank_first = is_first & line.startswith("\ufeff") & line.rlike(BLANK_AFTER_BYTE_ORDER_MARK)
     kept = numbered.where(~blank_line(line) & ~is_blank_first)
     if header is not None:
         kept = kept.where(~is_first)
