@@ -41,9 +41,8 @@ READ_THREADS = len(RULES)
 CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
 
 
-def read_tables_at_once(spark: SparkSession, lake: Lake, args: argparse.Namespace,
-                        threads: int = READ_THREADS) -> list[IngestedTable]:
-    """Every landing table read, routed, cached and counted, in RULES order, `threads` tables at a time.
+def read_tables_at_once(spark: SparkSession, lake: Lake, args: argparse.Namespace) -> list[IngestedTable]:
+    """Every landing table read, routed, cached and counted, in RULES order, READ_THREADS tables at a time.
 
     Why side by side: a small table's read is mostly driver-side work (listing, planning, a one- or
     two-task stage) while the executors idle, and the events table's parse keeps both cores busy for
@@ -56,7 +55,7 @@ def read_tables_at_once(spark: SparkSession, lake: Lake, args: argparse.Namespac
     six; uncompressed, 5.6-6.0 s and 5.0-5.1 s.
     """
     with (sql_conf(spark, {CACHE_COMPRESSED: "false"}),
-          ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="ingest-read") as pool):
+          ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="ingest-read") as pool):
         reads = [pool.submit(ingest_table, spark, lake, table, args.date, args.lateness_days) for table in RULES]
         return [read.result() for read in reads]
 
